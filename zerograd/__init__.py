@@ -1,0 +1,19 @@
+"""zerograd: the define-by-run deep-learning framework of *Deep Learning from Scratch 3*,
+complete, correct and fast. NumPy is its only hard dependency.
+
+>>> import numpy as np
+>>> from zerograd import Variable
+>>> x = Variable(np.array(2.0))
+>>> y = x ** 3
+>>> y.backward()
+>>> x.grad
+variable(12.0)
+"""
+__version__ = '0.1.0'
+
+from zerograd.core import (Config, Function, Parameter, Variable, as_array,  # noqa: F401
+                           as_variable, no_grad, test_mode, using_config)
+
+from zerograd import cuda  # noqa: E402,F401
+from zerograd import utils  # noqa: E402,F401
+from zerograd import functions  # noqa: E402,F401

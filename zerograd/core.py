@@ -1,0 +1,695 @@
+"""The define-by-run core: Config, Variable, Function, the backward engine, arithmetic.
+
+This is the file the book builds in steps 1-36. Read it top to bottom:
+
+1. Config and its context managers (``no_grad``, ``test_mode``).
+2. ``Variable``: a box around an ndarray, with its gradient and its creator.
+3. ``backward``: walks the recorded graph from an output, newest function first.
+4. ``Function``: runs ``forward`` on arrays and records itself as the outputs' creator.
+5. The arithmetic Functions behind ``+ - * / **``.
+"""
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import threading
+import weakref
+from typing import Any, Iterator
+
+import numpy as np
+
+import zerograd  # for zerograd.functions / zerograd.cuda at call time (they import core)
+
+
+# =============================================================================
+# Config
+# =============================================================================
+class _ConfigState(threading.local):
+    """Per-thread switches: one thread's ``no_grad()`` never affects another's."""
+    enable_backprop = True
+    train = True
+
+
+_config = _ConfigState()
+_CONFIG_NAMES = ('enable_backprop', 'train')
+
+
+class _ConfigMeta(type):
+    # Reading or writing ``Config.enable_backprop`` goes to the calling thread's state.
+    def __getattr__(cls, name: str) -> Any:
+        if name in _CONFIG_NAMES:
+            return getattr(_config, name)
+        raise AttributeError(f'Config has no setting {name!r}; the settings are {_CONFIG_NAMES}')
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if name not in _CONFIG_NAMES:
+            raise AttributeError(f'Config has no setting {name!r}; the settings are {_CONFIG_NAMES}')
+        setattr(_config, name, value)
+
+
+class Config(metaclass=_ConfigMeta):
+    """Global switches, per thread: ``Config.enable_backprop`` (record graphs, default True)
+    and ``Config.train`` (training mode for dropout and batch norm, default True)."""
+
+
+@contextlib.contextmanager
+def using_config(name: str, value: Any) -> Iterator[None]:
+    """Set ``Config.<name>`` to ``value`` inside a ``with`` block, then restore it."""
+    if name not in _CONFIG_NAMES:
+        raise ValueError(f'using_config: unknown setting {name!r}; the settings are {_CONFIG_NAMES}')
+    old_value = getattr(_config, name)
+    setattr(_config, name, value)
+    try:
+        yield
+    finally:
+        setattr(_config, name, old_value)
+
+
+def no_grad() -> contextlib.AbstractContextManager:
+    """``with no_grad():`` computes values only; no graph is recorded."""
+    return using_config('enable_backprop', False)
+
+
+def test_mode() -> contextlib.AbstractContextManager:
+    """``with test_mode():`` switches dropout and batch norm to inference behaviour."""
+    return using_config('train', False)
+
+
+# =============================================================================
+# Variable
+# =============================================================================
+def _is_array(obj: Any) -> bool:
+    """True for a NumPy ndarray, or a CuPy one (checked by module, so CuPy is not imported)."""
+    return isinstance(obj, np.ndarray) or type(obj).__module__.startswith('cupy')
+
+
+class Variable:
+    """A box around an ndarray that remembers how it was computed.
+
+    data: an ndarray of any shape (NumPy, or CuPy on a GPU), or None.
+    grad: None, or a Variable of the same shape after ``backward()``.
+    creator: the Function that produced this variable (None for a leaf).
+    generation: 0 for a leaf, creator's generation + 1 otherwise.
+
+    >>> x = Variable(np.array(3.0))
+    >>> y = x * x
+    >>> y.backward()
+    >>> x.grad
+    variable(6.0)
+    """
+    __slots__ = ('data', 'name', '_grad', 'creator', 'generation', '__weakref__')
+    # ndarray (op) Variable defers to Variable's reflected operator, so it yields a Variable.
+    __array_ufunc__ = None
+    __array_priority__ = 200
+
+    def __init__(self, data: Any, name: str | None = None) -> None:
+        if data is not None and type(data) is not np.ndarray and not _is_array(data):
+            raise TypeError(f'Variable: data must be an ndarray or None, got {type(data)}; '
+                            f'wrap it with np.array({data!r})')
+        self.data = data
+        self.name = name
+        self._grad = None
+        self.creator = None
+        self.generation = 0
+
+    # -- the gradient: checked when set by hand, so a wrong shape is caught where it is made
+    @property
+    def grad(self) -> Variable | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None:
+            if not isinstance(value, Variable):
+                value = Variable(value)
+            if self.data is not None and value.shape != self.data.shape:
+                raise ValueError(f'Variable{self._label()}: grad must have the shape of data '
+                                 f'{self.data.shape}, got {value.shape}')
+        self._grad = value
+
+    def _label(self) -> str:
+        return f' {self.name!r}' if self.name is not None else ''
+
+    # -- array-like properties
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        if getattr(self, 'data', None) is None:
+            return 'variable(None)'
+        text = str(self.data).replace('\n', '\n' + ' ' * 9)
+        return f'variable({text})'
+
+    # -- the graph
+    def set_creator(self, func: Function) -> None:
+        """Record ``func`` as the function that produced this variable."""
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def cleargrad(self) -> None:
+        """Forget the gradient (call before a new backward, or it accumulates)."""
+        self._grad = None
+
+    def unchain(self) -> None:
+        """Cut the link to the creator: this variable becomes a leaf."""
+        self.creator = None
+
+    def unchain_backward(self) -> None:
+        """Cut the graph behind this variable: every variable it was computed from becomes
+        a leaf, so backward stops there (truncated backprop through time). This variable
+        keeps its own creator."""
+        if self.creator is None:
+            return
+        funcs = [self.creator]
+        seen = {self.creator}
+        while funcs:
+            f = funcs.pop()
+            for x in f.inputs:
+                if x.creator is not None:
+                    if x.creator not in seen:
+                        seen.add(x.creator)
+                        funcs.append(x.creator)
+                    x.unchain()
+
+    def backward(self, retain_grad: bool = False, create_graph: bool = False) -> None:
+        """Compute the gradient of this variable with respect to every leaf behind it.
+
+        The gradient of a non-scalar output is that of its sum (grad seeded with ones).
+        retain_grad: keep the grads of intermediate variables too (default: leaves only).
+        create_graph: record the backward computation, so grads can be differentiated again.
+        """
+        if self._grad is None:
+            xp = zerograd.cuda.get_array_module(self.data)
+            self._grad = Variable(xp.ones_like(self.data))
+        if self.creator is None:
+            return  # a leaf: its gradient with respect to itself is ones
+
+        # Functions wait in a heap keyed on (-generation, insertion order): the newest
+        # function comes out first, each is run once, and no list is ever re-sorted.
+        heap = [(-self.creator.generation, 0, self.creator)]
+        pushed = {self.creator}
+        order = itertools.count(1)
+
+        old_enable_backprop = _config.enable_backprop
+        _config.enable_backprop = create_graph  # record the backward pass only if asked
+        try:
+            while heap:
+                f = heapq.heappop(heap)[2]
+                # 1. the upstream gradients (None for an output that got none)
+                outputs = [y() for y in f.outputs]
+                gys = [None if y is None else y._grad for y in outputs]
+                if gys[0] is None and gys.count(None) == len(gys):
+                    continue
+                # 2. the function's own backward, checked
+                gxs = f.backward(*gys)
+                if type(gxs) is not tuple:
+                    gxs = (gxs,)
+                _check_grads(f, gxs)
+                # 3. accumulate into the inputs (never in place: a grad may be shared)
+                for x, gx in zip(f.inputs, gxs):
+                    if gx is None:
+                        continue
+                    if x._grad is None:
+                        x._grad = gx
+                    else:
+                        x._grad = x._grad + gx
+                    creator = x.creator
+                    if creator is not None and creator not in pushed:
+                        pushed.add(creator)
+                        heapq.heappush(heap, (-creator.generation, next(order), creator))
+                # 4. free the outputs' grads unless the caller wants them
+                if not retain_grad:
+                    for y in outputs:
+                        if y is not None:
+                            y._grad = None
+        finally:
+            _config.enable_backprop = old_enable_backprop
+
+    # -- shape methods (the Functions live in zerograd.functions)
+    def reshape(self, *shape: int) -> Variable:
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return zerograd.functions.reshape(self, shape)
+
+    def transpose(self, *axes: int) -> Variable:
+        """Reverse the axes, or permute them: ``x.transpose(1, 0, 2)``."""
+        if len(axes) == 0:
+            axes = None
+        elif len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return zerograd.functions.transpose(self, axes)
+
+    @property
+    def T(self) -> Variable:
+        return zerograd.functions.transpose(self)
+
+    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Variable:
+        return zerograd.functions.sum(self, axis, keepdims)
+
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Variable:
+        return zerograd.functions.max(self, axis, keepdims)
+
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Variable:
+        return zerograd.functions.min(self, axis, keepdims)
+
+    def matmul(self, W: Any) -> Variable:
+        return zerograd.functions.matmul(self, W)
+
+    dot = matmul
+
+    def __matmul__(self, other: Any) -> Variable:
+        return zerograd.functions.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Variable:
+        return zerograd.functions.matmul(other, self)
+
+    def __getitem__(self, slices: Any) -> Variable:
+        return zerograd.functions.get_item(self, slices)
+
+    # -- devices
+    def to_cpu(self) -> None:
+        """Move data (and grad) to NumPy, in place."""
+        if self.data is not None:
+            self.data = zerograd.cuda.as_numpy(self.data)
+        if self._grad is not None:
+            self._grad.to_cpu()
+
+    def to_gpu(self) -> None:
+        """Move data (and grad) to CuPy, in place."""
+        if self.data is not None:
+            self.data = zerograd.cuda.as_cupy(self.data)
+        if self._grad is not None:
+            self._grad.to_gpu()
+
+    # -- operators: the Functions are defined below
+    def __add__(self, other): return add(self, other)
+    def __radd__(self, other): return add(self, other)
+    def __sub__(self, other): return sub(self, other)
+    def __rsub__(self, other): return rsub(self, other)
+    def __mul__(self, other): return mul(self, other)
+    def __rmul__(self, other): return mul(self, other)
+    def __truediv__(self, other): return div(self, other)
+    def __rtruediv__(self, other): return rdiv(self, other)
+    def __neg__(self): return neg(self)
+    def __pow__(self, other): return pow(self, other)
+    def __rpow__(self, other): return rpow(self, other)
+
+
+def _check_grads(f: Function, gxs: tuple) -> None:
+    """Each backward must return one gradient per input (a Variable of the input's shape,
+    or None for no gradient)."""
+    inputs = f.inputs
+    if len(gxs) != len(inputs):
+        raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} gradients '
+                         f'for {len(inputs)} inputs')
+    for i, (x, gx) in enumerate(zip(inputs, gxs)):
+        if gx is None:
+            continue
+        if not isinstance(gx, Variable):
+            raise TypeError(f'{type(f).__name__}.backward returned a {type(gx).__name__} '
+                            f'for input {i}; gradients must be Variables')
+        if gx.data.shape != x.data.shape:
+            raise ValueError(f'{type(f).__name__}.backward returned a gradient of shape '
+                             f'{gx.data.shape} for input {i} of shape {x.data.shape}')
+
+
+class Parameter(Variable):
+    """A Variable that an optimizer trains. Ops on Parameters return plain Variables."""
+    __slots__ = ()
+
+
+def as_array(x: Any, array_module: Any = np) -> Any:
+    """A Python or NumPy scalar becomes a 0-d array; arrays pass through unchanged."""
+    if type(x) is np.ndarray:  # the common case first: this runs for every op output
+        return x
+    if np.isscalar(x):
+        return array_module.array(x)
+    return x
+
+
+def as_variable(obj: Any) -> Variable:
+    """A Variable passes through; anything else is wrapped with ``Variable(obj)``."""
+    if isinstance(obj, Variable):
+        return obj
+    return Variable(obj)
+
+
+# =============================================================================
+# Function
+# =============================================================================
+class Function:
+    """Base class of every op: subclasses write ``forward`` on arrays and ``backward``
+    on Variables (with framework functions, so backward can itself be differentiated).
+
+    ``f(*inputs)`` returns one Variable, or a list for several outputs. When backprop is
+    enabled it records ``inputs``, weak references to ``outputs`` and ``generation``.
+    """
+    generation = 0
+
+    def __call__(self, *inputs: Any) -> Variable | list[Variable]:
+        inputs = [x if isinstance(x, Variable) else Variable(as_array(x)) for x in inputs]
+        ys = self.forward(*[x.data for x in inputs])
+        if type(ys) is not tuple:  # one output, the common case, without the lists
+            y = Variable(as_array(ys))
+            if _config.enable_backprop:
+                self.generation = (inputs[0].generation if len(inputs) == 1
+                                   else max([x.generation for x in inputs]))
+                y.set_creator(self)
+                self.inputs = inputs
+                self.outputs = [weakref.ref(y)]
+            return y
+        outputs = [Variable(as_array(y)) for y in ys]
+
+        if _config.enable_backprop:
+            self.generation = max([x.generation for x in inputs])
+            for output in outputs:
+                output.set_creator(self)
+            self.inputs = inputs
+            # Weak references: the outputs refer to this function, not the other way
+            # round, so a graph is freed as soon as its last output is unreachable.
+            self.outputs = [weakref.ref(output) for output in outputs]
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError(f'{type(self).__name__}.forward is not written')
+
+    def backward(self, *gys: Variable) -> Any:
+        raise NotImplementedError(f'{type(self).__name__}.backward is not written')
+
+
+# =============================================================================
+# Arithmetic
+# =============================================================================
+# An operand that is not a Variable (a Python or NumPy scalar, an ndarray) is a constant:
+# it gets no gradient, so it is stored in the Function instead of being an input, as
+# Chainer does. That halves the work of ``y * 1.0001`` in backward.
+
+# Python scalar types and the dtype kind each belongs to (bool < int < float < complex).
+_SCALAR_KINDS = {bool: 0, int: 1, float: 2, complex: 3}
+_DTYPE_KINDS = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'c': 3}
+
+
+def _as_constant(c: Any, x: Variable) -> Any:
+    """The constant operand of ``x (op) c`` as an array.
+
+    A Python or NumPy scalar takes x's dtype when it fits in x's kind (an int or a float
+    with a float32 x gives float32), so a scalar never widens float32 to float64, on
+    NumPy 1.x and 2.x alike. Arrays pass through and keep NumPy's promotion rules.
+    """
+    if type(c) is np.ndarray or _is_array(c):
+        return c
+    kind = _SCALAR_KINDS.get(type(c))
+    if kind is None:
+        if not isinstance(c, np.generic):
+            raise TypeError(f'unsupported operand of type {type(c).__name__} for a '
+                            f'Variable of dtype {x.data.dtype}')
+        kind = _DTYPE_KINDS.get(c.dtype.kind)
+    data = x.data
+    xp = np if type(data) is np.ndarray else zerograd.cuda.get_array_module(data)
+    if kind <= _DTYPE_KINDS.get(data.dtype.kind, -1):
+        return xp.array(c, dtype=data.dtype)
+    return xp.array(c)
+
+
+def _broadcast_error(op: str, a: Any, b: Any, error: ValueError) -> ValueError:
+    """The error to raise when ``a (op) b`` failed: our message if the shapes do not
+    broadcast (naming the op and both shapes), else NumPy's own error."""
+    try:
+        np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        return ValueError(f'{op}: operands could not be broadcast together '
+                          f'with shapes {np.shape(a)} and {np.shape(b)}')
+    return error
+
+
+def _sum_to(gx: Variable, shape: tuple) -> Variable:
+    """Sum a broadcast gradient back to its input's shape."""
+    if gx.shape != shape:
+        gx = zerograd.functions.sum_to(gx, shape)
+    return gx
+
+
+class Add(Function):
+    def forward(self, x0, x1):
+        self.x0_shape, self.x1_shape = x0.shape, x1.shape
+        try:
+            return x0 + x1
+        except ValueError as error:
+            raise _broadcast_error('add', x0, x1, error) from None
+
+    def backward(self, gy):
+        return _sum_to(gy, self.x0_shape), _sum_to(gy, self.x1_shape)
+
+
+class Sub(Function):
+    def forward(self, x0, x1):
+        self.x0_shape, self.x1_shape = x0.shape, x1.shape
+        try:
+            return x0 - x1
+        except ValueError as error:
+            raise _broadcast_error('sub', x0, x1, error) from None
+
+    def backward(self, gy):
+        return _sum_to(gy, self.x0_shape), _sum_to(-gy, self.x1_shape)
+
+
+class Mul(Function):
+    def forward(self, x0, x1):
+        try:
+            return x0 * x1
+        except ValueError as error:
+            raise _broadcast_error('mul', x0, x1, error) from None
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return _sum_to(gy * x1, x0.shape), _sum_to(gy * x0, x1.shape)
+
+
+class Div(Function):
+    def forward(self, x0, x1):
+        try:
+            return x0 / x1
+        except ValueError as error:
+            raise _broadcast_error('div', x0, x1, error) from None
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        gx0 = gy / x1
+        gx1 = gy * (-x0 / (x1 * x1))
+        return _sum_to(gx0, x0.shape), _sum_to(gx1, x1.shape)
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class PowVariable(Function):
+    """y = x0 ** x1 with a Variable exponent: dy/dx0 = x1 x0 ** (x1 - 1),
+    dy/dx1 = y log(x0) (defined for x0 > 0)."""
+
+    def forward(self, x0, x1):
+        try:
+            return x0 ** x1
+        except ValueError as error:
+            raise _broadcast_error('pow', x0, x1, error) from None
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        y = self.outputs[0]()
+        gx0 = gy * x1 * x0 ** (x1 - 1)
+        gx1 = gy * y * zerograd.functions.log(x0)
+        return _sum_to(gx0, x0.shape), _sum_to(gx1, x1.shape)
+
+
+class _WithConstant(Function):
+    """A one-input op with a constant second operand c (a scalar or a broadcastable array)."""
+    op = ''
+
+    def __init__(self, c: Any) -> None:
+        self.c = c
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        try:
+            return self.compute(x, self.c)
+        except ValueError as error:
+            raise _broadcast_error(self.op, x, self.c, error) from None
+
+
+class AddConstant(_WithConstant):
+    """y = x + c (also c + x, and x - c as x + (-c), which IEEE arithmetic makes exact)."""
+    op = 'add'
+
+    def compute(self, x, c):
+        return x + c
+
+    def backward(self, gy):
+        return _sum_to(gy, self.x_shape)
+
+
+class SubFromConstant(_WithConstant):
+    """y = c - x."""
+    op = 'sub'
+
+    def compute(self, x, c):
+        return c - x
+
+    def backward(self, gy):
+        return _sum_to(-gy, self.x_shape)
+
+
+class MulConstant(_WithConstant):
+    """y = x * c (also c * x)."""
+    op = 'mul'
+
+    def compute(self, x, c):
+        return x * c
+
+    def backward(self, gy):
+        return _sum_to(gy * self.c, self.x_shape)
+
+
+class DivConstant(_WithConstant):
+    """y = x / c."""
+    op = 'div'
+
+    def compute(self, x, c):
+        return x / c
+
+    def backward(self, gy):
+        return _sum_to(gy / self.c, self.x_shape)
+
+
+class DivFromConstant(_WithConstant):
+    """y = c / x;  dy/dx = -c / x ** 2."""
+    op = 'div'
+
+    def compute(self, x, c):
+        return c / x
+
+    def backward(self, gy):
+        x, = self.inputs
+        return _sum_to(gy * (-self.c) / (x * x), self.x_shape)
+
+
+class Pow(_WithConstant):
+    """y = x ** c for a constant exponent c (the book's Pow);  dy/dx = c x ** (c - 1)."""
+    op = 'pow'
+
+    def compute(self, x, c):
+        return x ** c
+
+    def backward(self, gy):
+        x, = self.inputs
+        c = self.c
+        return _sum_to(gy * c * x ** (c - 1), self.x_shape)
+
+
+class ConstantPow(_WithConstant):
+    """y = c ** x for a constant base c;  dy/dx = y log(c)."""
+    op = 'pow'
+
+    def compute(self, x, c):
+        return c ** x
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        xp = zerograd.cuda.get_array_module(y.data)
+        return _sum_to(gy * y * xp.log(self.c), self.x_shape)
+
+
+def add(x0: Any, x1: Any) -> Variable:
+    """x0 + x1, broadcasting. Either may be a Variable, an ndarray or a scalar."""
+    if not isinstance(x1, Variable):
+        if not isinstance(x0, Variable):
+            x0 = Variable(as_array(x0))
+        return AddConstant(_as_constant(x1, x0))(x0)
+    if not isinstance(x0, Variable):
+        return AddConstant(_as_constant(x0, x1))(x1)
+    return Add()(x0, x1)
+
+
+def sub(x0: Any, x1: Any) -> Variable:
+    """x0 - x1, broadcasting."""
+    if not isinstance(x1, Variable):
+        if not isinstance(x0, Variable):
+            x0 = Variable(as_array(x0))
+        return AddConstant(-_as_constant(x1, x0))(x0)
+    if not isinstance(x0, Variable):
+        return SubFromConstant(_as_constant(x0, x1))(x1)
+    return Sub()(x0, x1)
+
+
+def rsub(x0: Any, x1: Any) -> Variable:
+    """x1 - x0 (for ``scalar - variable``)."""
+    return sub(x1, x0)
+
+
+def mul(x0: Any, x1: Any) -> Variable:
+    """x0 * x1, broadcasting."""
+    if not isinstance(x1, Variable):
+        if not isinstance(x0, Variable):
+            x0 = Variable(as_array(x0))
+        return MulConstant(_as_constant(x1, x0))(x0)
+    if not isinstance(x0, Variable):
+        return MulConstant(_as_constant(x0, x1))(x1)
+    return Mul()(x0, x1)
+
+
+def div(x0: Any, x1: Any) -> Variable:
+    """x0 / x1, broadcasting."""
+    if not isinstance(x1, Variable):
+        if not isinstance(x0, Variable):
+            x0 = Variable(as_array(x0))
+        return DivConstant(_as_constant(x1, x0))(x0)
+    if not isinstance(x0, Variable):
+        return DivFromConstant(_as_constant(x0, x1))(x1)
+    return Div()(x0, x1)
+
+
+def rdiv(x0: Any, x1: Any) -> Variable:
+    """x1 / x0 (for ``scalar / variable``)."""
+    return div(x1, x0)
+
+
+def neg(x: Any) -> Variable:
+    """-x."""
+    return Neg()(x)
+
+
+def pow(x: Any, c: Any) -> Variable:
+    """x ** c. A constant c is the book's Pow; a Variable c is differentiated too."""
+    if not isinstance(c, Variable):
+        if not isinstance(x, Variable):
+            x = Variable(as_array(x))
+        return Pow(_as_constant(c, x))(x)
+    if not isinstance(x, Variable):
+        return ConstantPow(_as_constant(x, c))(c)
+    return PowVariable()(x, c)
+
+
+def rpow(x: Any, c: Any) -> Variable:
+    """c ** x (for ``2 ** variable``)."""
+    return pow(c, x)
