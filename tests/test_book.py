@@ -59,8 +59,13 @@ def test_step27_sin_gradient():
     x = Variable(np.array(np.pi / 4))
     y = F.sin(x)
     y.backward()
-    assert y.data.item() == 0.7071067811865475
-    assert x.grad.data.item() == 0.7071067811865476
+    # The book prints 0.7071067811865476; NumPy's sin kernels differ by one ulp across
+    # versions and CPUs, so the value is checked to 1 ulp and the gradient exactly.
+    assert abs(y.data.item() - 0.7071067811865476) <= np.spacing(0.7071067811865476)
+    if np.lib.NumpyVersion(np.__version__) >= '2.0.0':
+        assert x.grad.data.item() == 0.7071067811865476
+    else:  # NumPy 1.x's cos is one ulp off here
+        assert abs(x.grad.data.item() - 0.7071067811865476) <= np.spacing(0.7071067811865476)
 
 
 def test_step28_rosenbrock_gradient_descent():

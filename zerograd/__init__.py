@@ -17,3 +17,11 @@ from zerograd.core import (Config, Function, Parameter, Variable, as_array,  # n
 from zerograd import cuda  # noqa: E402,F401
 from zerograd import utils  # noqa: E402,F401
 from zerograd import functions  # noqa: E402,F401
+from zerograd import layers  # noqa: E402,F401
+from zerograd import models  # noqa: E402,F401
+from zerograd import datasets  # noqa: E402,F401
+from zerograd import dataloaders  # noqa: E402,F401
+from zerograd.layers import Layer  # noqa: E402,F401
+from zerograd.models import Model  # noqa: E402,F401
+from zerograd.datasets import Dataset  # noqa: E402,F401
+from zerograd.dataloaders import DataLoader, SeqDataLoader  # noqa: E402,F401

@@ -444,3 +444,517 @@ def matmul(x: Any, W: Any) -> Variable:
         y = MatMul()(x, reshape(W, (k_W, 1)))
         return reshape(y, y.shape[:-1])
     return MatMul()(x, W)
+
+
+def average(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
+    """Mean over ``axis`` (None: all). Alias ``mean``."""
+    x = as_variable(x)
+    y = sum(x, axis, keepdims)
+    return y * (y.data.size / x.data.size)
+
+
+mean = average
+
+
+# =============================================================================
+# Activations
+# =============================================================================
+class Sigmoid(Function):
+    def forward(self, x):
+        xp = get_array_module(x)
+        # 0.5 tanh(0.5 x) + 0.5 equals 1 / (1 + exp(-x)) and never overflows.
+        y = xp.tanh(x * 0.5)
+        y *= 0.5
+        y += 0.5
+        return y
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy * y * (1 - y)
+
+
+def sigmoid(x: Any) -> Variable:
+    """1 / (1 + exp(-x)), elementwise, without overflow warnings. x: any shape."""
+    return Sigmoid()(x)
+
+
+def sigmoid_simple(x: Any) -> Variable:
+    """The book's composed sigmoid, 1 / (1 + exp(-x)): the oracle of ``sigmoid``."""
+    x = as_variable(x)
+    return 1 / (1 + exp(-x))
+
+
+class ReLU(Function):
+    def forward(self, x):
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * (x.data > 0)  # a constant mask
+
+
+def relu(x: Any) -> Variable:
+    """max(x, 0), elementwise. x: any shape."""
+    return ReLU()(x)
+
+
+class LeakyReLU(Function):
+    def __init__(self, slope: float) -> None:
+        self.slope = slope
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x, = self.inputs
+        xp = get_array_module(x.data)
+        mask = xp.where(x.data > 0, 1, self.slope).astype(gy.dtype)
+        return gy * mask
+
+
+def leaky_relu(x: Any, slope: float = 0.2) -> Variable:
+    """x where x > 0, else slope x. x: any shape."""
+    return LeakyReLU(slope)(x)
+
+
+class Clip(Function):
+    def __init__(self, x_min: float, x_max: float) -> None:
+        self.x_min = x_min
+        self.x_max = x_max
+
+    def forward(self, x):
+        return get_array_module(x).clip(x, self.x_min, self.x_max)
+
+    def backward(self, gy):
+        x, = self.inputs
+        mask = (x.data >= self.x_min) & (x.data <= self.x_max)
+        return gy * mask
+
+
+def clip(x: Any, x_min: float, x_max: float) -> Variable:
+    """x limited to [x_min, x_max]; the gradient is 0 outside. x: any shape."""
+    if x_min > x_max:
+        raise ValueError(f'clip: x_min {x_min} is greater than x_max {x_max}')
+    return Clip(x_min, x_max)(x)
+
+
+# =============================================================================
+# Linear layers
+# =============================================================================
+class Linear(Function):
+    """y = x W + b for x (N, in), W (in, out), b (out,) or None.
+
+    ``needs_gx`` is False when x is input data (a plain array): its gradient is never
+    wanted, which saves one matrix product per step (a seventh of an MLP's work).
+    """
+
+    def __init__(self, needs_gx: bool = True) -> None:
+        self.needs_gx = needs_gx
+
+    def forward(self, x, W, b=None):
+        y = x @ W
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[:2]
+        gx = matmul(gy, W.T) if self.needs_gx else None
+        gW = matmul(x.T, gy)
+        if len(self.inputs) == 2:
+            return gx, gW
+        gb = sum(gy, axis=0)
+        return gx, gW, gb
+
+
+def _check_linear(op: str, x: Any, W: Any, b: Any) -> None:
+    if x.ndim != 2 or W.ndim != 2:
+        raise ValueError(f'{op}: x and W must be 2-D, got x.shape={x.shape}, W.shape={W.shape}')
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(f'{op}: input has {x.shape[1]} features but W expects {W.shape[0]} '
+                         f'(x.shape={x.shape}, W.shape={W.shape})')
+    if b is not None and b.shape != (W.shape[1],):
+        raise ValueError(f'{op}: b must have shape ({W.shape[1]},), got {b.shape}')
+
+
+def linear(x: Any, W: Any, b: Any = None) -> Variable:
+    """x W + b. x: (N, in), W: (in, out), b: (out,) or None -> (N, out)."""
+    _check_linear('linear', _shaped(x), _shaped(W), None if b is None else _shaped(b))
+    needs_gx = isinstance(x, Variable)
+    if b is None:
+        return Linear(needs_gx)(x, W)
+    return Linear(needs_gx)(x, W, b)
+
+
+def _shaped(x: Any) -> Any:
+    return x if isinstance(x, Variable) or hasattr(x, 'shape') else np.asarray(x)
+
+
+def linear_simple(x: Any, W: Any, b: Any = None) -> Variable:
+    """The book's composed linear: matmul, then add b."""
+    _check_linear('linear_simple', _shaped(x), _shaped(W), None if b is None else _shaped(b))
+    t = matmul(x, W)
+    if b is None:
+        return t
+    return t + b
+
+
+# =============================================================================
+# Softmax and losses
+# =============================================================================
+class Softmax(Function):
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = x - x.max(axis=self.axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=self.axis, keepdims=True)
+        return y
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        gx = y * gy
+        return gx - y * sum(gx, axis=self.axis, keepdims=True)
+
+
+def _check_axis(op: str, x: Variable, axis: int) -> int:
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f'{op}: axis {axis} is out of range for x of shape {x.shape}')
+    return axis % x.ndim
+
+
+def softmax(x: Any, axis: int = 1) -> Variable:
+    """exp(x) / sum(exp(x)) along ``axis``, computed without overflow."""
+    x = as_variable(x)
+    return Softmax(_check_axis('softmax', x, axis))(x)
+
+
+def softmax_simple(x: Any, axis: int = 1) -> Variable:
+    """The book's composed softmax: the oracle of ``softmax``."""
+    x = as_variable(x)
+    y = exp(x)
+    sum_y = sum(y, axis=axis, keepdims=True)
+    return y / sum_y
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        return x - utils.logsumexp(x, self.axis)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy - exp(y) * sum(gy, axis=self.axis, keepdims=True)
+
+
+def log_softmax(x: Any, axis: int = 1) -> Variable:
+    """log(softmax(x)) along ``axis``, by log-sum-exp (no log(0))."""
+    x = as_variable(x)
+    return LogSoftmax(_check_axis('log_softmax', x, axis))(x)
+
+
+def _check_same_shape(op: str, x0: Any, x1: Any) -> None:
+    if x0.shape != x1.shape:
+        raise ValueError(f'{op}: x0 and x1 must have the same shape, got {x0.shape} and '
+                         f'{x1.shape} (reshape one so they match, e.g. t.reshape(y.shape))')
+
+
+class MeanSquaredError(Function):
+    def forward(self, x0, x1):
+        diff = x0 - x1
+        return (diff * diff).sum() / diff.dtype.type(len(diff))
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        diff = x0 - x1
+        gx0 = gy * diff * (2.0 / len(diff))
+        return gx0, -gx0
+
+
+def mean_squared_error(x0: Any, x1: Any) -> Variable:
+    """sum((x0 - x1) ** 2) / len(x0): shapes must match (no silent broadcasting)."""
+    x0, x1 = as_variable(x0), as_variable(x1)
+    _check_same_shape('mean_squared_error', x0, x1)
+    return MeanSquaredError()(x0, x1)
+
+
+def mean_squared_error_simple(x0: Any, x1: Any) -> Variable:
+    """The book's composed mean squared error."""
+    x0, x1 = as_variable(x0), as_variable(x1)
+    _check_same_shape('mean_squared_error_simple', x0, x1)
+    diff = x0 - x1
+    return sum(diff ** 2) / len(diff)
+
+
+def _check_labels(op: str, x: Variable, t: Any) -> np.ndarray:
+    """Integer class ids of shape (N,) in [0, C) for scores x of shape (N, C)."""
+    t = t.data if isinstance(t, Variable) else t
+    if x.ndim != 2:
+        raise ValueError(f'{op}: x must be scores of shape (N, C), got {x.shape}')
+    if not hasattr(t, 'dtype') or t.dtype.kind not in 'iu':
+        kind = getattr(t, 'dtype', type(t).__name__)
+        raise ValueError(f'{op}: t must hold integer class ids of shape (N,), got {kind} '
+                         f'{getattr(t, "shape", "")}')
+    if t.shape != (x.shape[0],):
+        raise ValueError(f'{op}: t must hold integer class ids of shape (N,) = '
+                         f'({x.shape[0]},), got {t.dtype} {t.shape}')
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= x.shape[1]):
+        raise ValueError(f'{op}: class ids must be in [0, {x.shape[1]}), got values from '
+                         f'{int(t.min())} to {int(t.max())}')
+    return t
+
+
+class SoftmaxCrossEntropy(Function):
+    def forward(self, x, t):
+        N = x.shape[0]
+        log_p = x - utils.logsumexp(x, axis=1)
+        log_p = log_p[np.arange(N), t]
+        return -log_p.sum() / x.dtype.type(N)
+
+    def backward(self, gy):
+        x, t = self.inputs
+        N, C = x.shape
+        xp = get_array_module(x.data)
+        # The one-hot labels in x's dtype: subtracting an int array would give float64.
+        t_onehot = xp.eye(C, dtype=x.dtype)[t.data]
+        y = softmax(x)
+        return (y - t_onehot) * (gy / N), None
+
+
+def softmax_cross_entropy(x: Any, t: Any) -> Variable:
+    """Mean over the batch of -log softmax(x)[t]. x: (N, C) scores, t: (N,) int ids."""
+    x = as_variable(x)
+    t = _check_labels('softmax_cross_entropy', x, t)
+    return SoftmaxCrossEntropy()(x, t)
+
+
+def softmax_cross_entropy_simple(x: Any, t: Any) -> Variable:
+    """The book's composed softmax cross-entropy (softmax, clip, log, pick, mean)."""
+    x = as_variable(x)
+    t = _check_labels('softmax_cross_entropy_simple', x, t)
+    N = x.shape[0]
+    p = softmax(x)
+    p = clip(p, 1e-15, 1.0)
+    log_p = log(p)
+    tlog_p = log_p[np.arange(N), t]
+    return -1 * sum(tlog_p) / N
+
+
+def _binary_labels(op: str, x: Variable, t: Any) -> Any:
+    t = t.data if isinstance(t, Variable) else np.asarray(t)
+    if t.shape != x.shape:
+        if t.size == x.size and t.ndim != x.ndim:
+            t = t.reshape(x.shape)  # (N,) labels for (N, 1) scores, as the book allows
+        else:
+            raise ValueError(f'{op}: t must have the shape of x {x.shape}, got {t.shape}')
+    return t.astype(x.dtype)
+
+
+def sigmoid_cross_entropy(x: Any, t: Any) -> Variable:
+    """Binary cross-entropy of sigmoid(x) against 0/1 labels t, summed and divided by
+    len(x) (the book's normalisation), computed stably from the scores x:
+    log(1 + exp(x)) - t x = relu(x) + log(1 + exp(-|x|)) - t x."""
+    x = as_variable(x)
+    t = _binary_labels('sigmoid_cross_entropy', x, t)
+    loss = relu(x) + log(1 + exp(-abs(x))) - x * t
+    return sum(loss) / len(x)
+
+
+def binary_cross_entropy(p: Any, t: Any) -> Variable:
+    """-(t log p + (1 - t) log(1 - p)), summed and divided by len(p), for probabilities p;
+    p is clipped away from 0 and 1 (by the dtype's resolution) so no log(0) occurs."""
+    p = as_variable(p)
+    t = _binary_labels('binary_cross_entropy', p, t)
+    eps = 1e-7 if p.dtype == np.float32 else 1e-15
+    p = clip(p, eps, 1 - eps)
+    tlog_p = t * log(p) + (1 - t) * log(1 - p)
+    return -1 * sum(tlog_p) / len(p)
+
+
+def accuracy(y: Any, t: Any) -> Variable:
+    """Fraction of rows of y (N, C) whose largest score is at the label t (N,).
+    A Variable with no creator (not differentiable)."""
+    y = y.data if isinstance(y, Variable) else y
+    t = t.data if isinstance(t, Variable) else t
+    pred = y.argmax(axis=1).reshape(t.shape)
+    result = (pred == t).mean()
+    return Variable(as_array(result))
+
+
+# =============================================================================
+# Regularisation and normalisation
+# =============================================================================
+def dropout(x: Any, dropout_ratio: float = 0.5) -> Variable:
+    """Inverted dropout: in training, zero each element with probability dropout_ratio and
+    scale the rest by 1 / (1 - ratio); under ``test_mode()`` x unchanged. The mask is drawn
+    from NumPy's global generator as the book does (``rand(*x.shape) > ratio``)."""
+    from zerograd.core import Config
+    if not 0.0 <= dropout_ratio < 1.0:
+        raise ValueError(f'dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}')
+    x = as_variable(x)
+    if not Config.train:
+        return x
+    xp = get_array_module(x.data)
+    mask = xp.random.rand(*x.shape) > dropout_ratio
+    scale = xp.array(1.0 - dropout_ratio).astype(x.dtype)
+    return x * mask / scale
+
+
+def _batch_axes(x: Any) -> tuple:
+    return (0,) if x.ndim == 2 else (0, 2, 3)
+
+
+def _channel_shape(x: Any) -> tuple:
+    return (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+
+
+class BatchNorm(Function):
+    """Batch normalisation over the batch (and spatial) axes of x (N, C) or (N, C, H, W).
+
+    In training it normalises by the batch statistics and updates the running ``mean`` and
+    ``var`` arrays in place; under ``test_mode()`` it uses them instead.
+    """
+
+    def __init__(self, mean: Any, var: Any, decay: float, eps: float) -> None:
+        self.avg_mean = mean
+        self.avg_var = var
+        self.decay = decay
+        self.eps = eps
+
+    def forward(self, x, gamma, beta):
+        from zerograd.core import Config
+        axes = _batch_axes(x)
+        shape = _channel_shape(x)
+        xp = get_array_module(x)
+        if Config.train:
+            mu = x.mean(axis=axes)
+            var = x.var(axis=axes)
+            m = x.size // gamma.size
+            adjust = m / (m - 1.0) if m > 1 else 1.0  # the running variance is unbiased
+            self.avg_mean *= self.decay
+            self.avg_mean += (1 - self.decay) * mu
+            self.avg_var *= self.decay
+            self.avg_var += (1 - self.decay) * adjust * var
+        else:
+            mu = self.avg_mean
+            var = self.avg_var
+        self.train = Config.train
+        inv_std = 1 / xp.sqrt(var + self.eps)
+        xhat = (x - mu.reshape(shape)) * inv_std.reshape(shape).astype(x.dtype)
+        return (gamma.reshape(shape) * xhat + beta.reshape(shape)).astype(x.dtype)
+
+    def backward(self, gy):
+        x, gamma, beta = self.inputs
+        axes = _batch_axes(x)
+        shape = _channel_shape(x)
+        if self.train:
+            # Recompute the normalisation with framework functions, so that the
+            # gradient can be differentiated again (double backward).
+            m = x.size // gamma.size
+            mu = sum(x, axis=axes, keepdims=True) / m
+            xc = x - mu
+            var = sum(xc * xc, axis=axes, keepdims=True) / m
+            inv_std = (var + self.eps) ** -0.5
+            xhat = xc * inv_std
+            gbeta = sum(gy, axis=axes)
+            ggamma = sum(xhat * gy, axis=axes)
+            gxhat = gy * reshape(gamma, shape)
+            gx = inv_std * (gxhat - sum(gxhat, axis=axes, keepdims=True) / m
+                            - xhat * sum(gxhat * xhat, axis=axes, keepdims=True) / m)
+        else:
+            xp = get_array_module(x.data)
+            inv_std = (1 / xp.sqrt(self.avg_var + self.eps)).astype(x.dtype).reshape(shape)
+            xhat = (x - self.avg_mean.reshape(shape).astype(x.dtype)) * inv_std
+            gbeta = sum(gy, axis=axes)
+            ggamma = sum(xhat * gy, axis=axes)
+            gx = gy * reshape(gamma, shape) * inv_std
+        return gx, ggamma, gbeta
+
+
+def batch_norm(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, decay: float = 0.9,
+               eps: float = 2e-5) -> Variable:
+    """Batch normalisation. x: (N, C) or (N, C, H, W); gamma, beta, mean, var: (C,).
+    ``mean`` and ``var`` are arrays updated in place in training."""
+    x = as_variable(x)
+    if x.ndim not in (2, 4):
+        raise ValueError(f'batch_norm: x must be (N, C) or (N, C, H, W), got {x.shape}')
+    C = x.shape[1]
+    for name, value in (('gamma', gamma), ('beta', beta), ('mean', mean), ('var', var)):
+        if _data(value).shape != (C,):
+            raise ValueError(f'batch_norm: {name} must have shape ({C},) for x of shape '
+                             f'{x.shape}, got {_data(value).shape}')
+    return BatchNorm(_data(mean), _data(var), decay, eps)(x, gamma, beta)
+
+
+batch_nrom = batch_norm  # the book's spelling
+
+
+def embed_id(x: Any, W: Any) -> Variable:
+    """Rows of W (V, D) picked by the integer ids x (any shape) -> x.shape + (D,)."""
+    ids = _data(x)
+    if not hasattr(ids, 'dtype') or ids.dtype.kind not in 'iu':
+        raise ValueError(f'embed_id: x must hold integer ids, got {getattr(ids, "dtype", type(ids))}')
+    return get_item(W, ids)
+
+
+# =============================================================================
+# Joining
+# =============================================================================
+class Concat(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        gxs = []
+        start = 0
+        for x in self.inputs:
+            end = start + x.shape[self.axis]
+            index = (slice(None),) * self.axis + (slice(start, end),)
+            gxs.append(get_item(gy, index))
+            start = end
+        return tuple(gxs)
+
+
+def concat(xs: Any, axis: int = 0) -> Variable:
+    """Join Variables or arrays along an existing axis."""
+    xs = [as_variable(x) for x in xs]
+    if not xs:
+        raise ValueError('concat: needs at least one input')
+    axis = _check_axis('concat', xs[0], axis)
+    for x in xs[1:]:
+        if x.ndim != xs[0].ndim or x.shape[:axis] + x.shape[axis + 1:] != \
+                xs[0].shape[:axis] + xs[0].shape[axis + 1:]:
+            raise ValueError(f'concat: shapes {[v.shape for v in xs]} differ outside axis {axis}')
+    return Concat(axis)(*xs)
+
+
+class Stack(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(xs[0]).stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        prefix = (slice(None),) * self.axis
+        return tuple(get_item(gy, prefix + (i,)) for i in range(len(self.inputs)))
+
+
+def stack(xs: Any, axis: int = 0) -> Variable:
+    """Join Variables or arrays of one shape along a new axis."""
+    xs = [as_variable(x) for x in xs]
+    if not xs:
+        raise ValueError('stack: needs at least one input')
+    if any(x.shape != xs[0].shape for x in xs):
+        raise ValueError(f'stack: all inputs must have one shape, got {[x.shape for x in xs]}')
+    if not -xs[0].ndim - 1 <= axis <= xs[0].ndim:
+        raise ValueError(f'stack: axis {axis} is out of range for inputs of shape {xs[0].shape}')
+    return Stack(axis % (xs[0].ndim + 1))(*xs)

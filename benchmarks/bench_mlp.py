@@ -1,0 +1,75 @@
+"""MNIST-shaped MLP training: 784-1000-1000-10, ReLU, softmax cross-entropy, SGD lr 0.1,
+batch 100, float32; time per 10,000 samples (100 steps), against PyTorch in the same run.
+
+    python benchmarks/bench_mlp.py [--profile]
+"""
+import harness  # noqa: F401  (sets the thread limits first)
+
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import zerograd.functions as F  # noqa: E402
+from zerograd import optimizers  # noqa: E402
+from zerograd.models import MLP  # noqa: E402
+
+SAMPLES = 10_000
+BATCH = 100
+rng = np.random.default_rng(0)
+X = rng.random((SAMPLES, 784), dtype=np.float32)
+T = rng.integers(0, 10, SAMPLES)
+
+
+def make_zerograd():
+    np.random.seed(0)
+    model = MLP((1000, 1000, 10), activation=F.relu)
+    optimizer = optimizers.SGD(lr=0.1).setup(model)
+
+    def epoch():
+        for i in range(0, SAMPLES, BATCH):
+            x, t = X[i:i + BATCH], T[i:i + BATCH]
+            loss = F.softmax_cross_entropy(model(x), t)
+            model.cleargrads()
+            loss.backward()
+            optimizer.update()
+        assert model.l0.W.data.dtype == np.float32
+    return epoch
+
+
+def make_torch(torch):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 1000), torch.nn.ReLU(),
+                                torch.nn.Linear(1000, 1000), torch.nn.ReLU(),
+                                torch.nn.Linear(1000, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    Xt, Tt = torch.from_numpy(X), torch.from_numpy(T)
+
+    def epoch():
+        for i in range(0, SAMPLES, BATCH):
+            loss = torch.nn.functional.cross_entropy(model(Xt[i:i + BATCH]), Tt[i:i + BATCH])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return epoch
+
+
+def main():
+    if '--profile' in sys.argv:
+        import cProfile
+        import pstats
+        epoch = make_zerograd()
+        epoch()
+        cProfile.runctx('epoch()', globals(), {'epoch': epoch}, '/tmp/bench_mlp.prof')
+        pstats.Stats('/tmp/bench_mlp.prof').sort_stats('tottime').print_stats(15)
+        return
+    sides = {'zerograd': make_zerograd()}
+    torch = harness.import_torch()
+    if torch is not None:
+        sides['torch'] = make_torch(torch)
+    times = harness.compare(sides, repeats=5, warmup=1)
+    print(harness.machine())
+    harness.report(f'MLP 784-1000-1000-10, {SAMPLES} samples, batch {BATCH}', times)
+
+
+if __name__ == '__main__':
+    main()
