@@ -406,3 +406,19 @@ def test_top_level_names():
                  'test_mode', 'as_array', 'as_variable', '__version__', 'functions', 'utils',
                  'cuda']:
         assert hasattr(zerograd, name), name
+
+
+def test_gradients_have_the_dtype_of_their_variable():
+    x32 = Variable(np.array([1.0, 2.0], dtype=np.float32))
+    y64 = Variable(np.array([3.0, 4.0]))
+    z = x32 * y64  # NumPy promotes the product to float64
+    assert z.dtype == np.float64
+    z.backward(create_graph=True)
+    assert x32.grad.dtype == np.float32 and y64.grad.dtype == np.float64
+    np.testing.assert_array_equal(x32.grad.data, [3.0, 4.0])
+    # The cast is recorded too: the second derivative flows back through it.
+    gx = x32.grad
+    y64.cleargrad()
+    F.sum(gx).backward()
+    assert y64.grad.dtype == np.float64
+    np.testing.assert_array_equal(y64.grad.data, [1.0, 1.0])

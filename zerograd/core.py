@@ -226,6 +226,8 @@ class Variable:
                 for x, gx in zip(f.inputs, gxs):
                     if gx is None:
                         continue
+                    if gx.data.dtype != x.data.dtype:  # a grad has its variable's dtype
+                        gx = zerograd.functions.cast(gx, x.data.dtype)
                     if x._grad is None:
                         x._grad = gx
                     else:
@@ -301,11 +303,11 @@ class Variable:
 
     # -- operators: the Functions are defined below
     def __add__(self, other): return add(self, other)
-    def __radd__(self, other): return add(self, other)
+    def __radd__(self, other): return add(other, self)
     def __sub__(self, other): return sub(self, other)
     def __rsub__(self, other): return rsub(self, other)
     def __mul__(self, other): return mul(self, other)
-    def __rmul__(self, other): return mul(self, other)
+    def __rmul__(self, other): return mul(other, self)
     def __truediv__(self, other): return div(self, other)
     def __rtruediv__(self, other): return rdiv(self, other)
     def __neg__(self): return neg(self)
@@ -526,6 +528,7 @@ class PowVariable(Function):
 class _WithConstant(Function):
     """A one-input op with a constant second operand c (a scalar or a broadcastable array)."""
     op = ''
+    constant_first = False  # for error messages: c - x names c's shape first
 
     def __init__(self, c: Any) -> None:
         self.c = c
@@ -535,11 +538,12 @@ class _WithConstant(Function):
         try:
             return self.compute(x, self.c)
         except ValueError as error:
-            raise _broadcast_error(self.op, x, self.c, error) from None
+            operands = (self.c, x) if self.constant_first else (x, self.c)
+            raise _broadcast_error(self.op, *operands, error) from None
 
 
 class AddConstant(_WithConstant):
-    """y = x + c (also c + x, and x - c as x + (-c), which IEEE arithmetic makes exact)."""
+    """y = x + c (also c + x)."""
     op = 'add'
 
     def compute(self, x, c):
@@ -549,9 +553,21 @@ class AddConstant(_WithConstant):
         return _sum_to(gy, self.x_shape)
 
 
+class SubConstant(_WithConstant):
+    """y = x - c."""
+    op = 'sub'
+
+    def compute(self, x, c):
+        return x - c
+
+    def backward(self, gy):
+        return _sum_to(gy, self.x_shape)
+
+
 class SubFromConstant(_WithConstant):
     """y = c - x."""
     op = 'sub'
+    constant_first = True
 
     def compute(self, x, c):
         return c - x
@@ -585,13 +601,14 @@ class DivConstant(_WithConstant):
 class DivFromConstant(_WithConstant):
     """y = c / x;  dy/dx = -c / x ** 2."""
     op = 'div'
+    constant_first = True
 
     def compute(self, x, c):
         return c / x
 
     def backward(self, gy):
         x, = self.inputs
-        return _sum_to(gy * (-self.c) / (x * x), self.x_shape)
+        return _sum_to(-(gy * self.c) / (x * x), self.x_shape)
 
 
 class Pow(_WithConstant):
@@ -610,6 +627,7 @@ class Pow(_WithConstant):
 class ConstantPow(_WithConstant):
     """y = c ** x for a constant base c;  dy/dx = y log(c)."""
     op = 'pow'
+    constant_first = True
 
     def compute(self, x, c):
         return c ** x
@@ -617,7 +635,8 @@ class ConstantPow(_WithConstant):
     def backward(self, gy):
         y = self.outputs[0]()
         xp = zerograd.cuda.get_array_module(y.data)
-        return _sum_to(gy * y * xp.log(self.c), self.x_shape)
+        log_c = xp.log(xp.asarray(self.c, dtype=y.dtype))  # in y's dtype, not an int's
+        return _sum_to(gy * y * log_c, self.x_shape)
 
 
 def add(x0: Any, x1: Any) -> Variable:
@@ -627,7 +646,9 @@ def add(x0: Any, x1: Any) -> Variable:
             x0 = Variable(as_array(x0))
         return AddConstant(_as_constant(x1, x0))(x0)
     if not isinstance(x0, Variable):
-        return AddConstant(_as_constant(x0, x1))(x1)
+        f = AddConstant(_as_constant(x0, x1))
+        f.constant_first = True
+        return f(x1)
     return Add()(x0, x1)
 
 
@@ -636,7 +657,7 @@ def sub(x0: Any, x1: Any) -> Variable:
     if not isinstance(x1, Variable):
         if not isinstance(x0, Variable):
             x0 = Variable(as_array(x0))
-        return AddConstant(-_as_constant(x1, x0))(x0)
+        return SubConstant(_as_constant(x1, x0))(x0)
     if not isinstance(x0, Variable):
         return SubFromConstant(_as_constant(x0, x1))(x1)
     return Sub()(x0, x1)
@@ -654,7 +675,9 @@ def mul(x0: Any, x1: Any) -> Variable:
             x0 = Variable(as_array(x0))
         return MulConstant(_as_constant(x1, x0))(x0)
     if not isinstance(x0, Variable):
-        return MulConstant(_as_constant(x0, x1))(x1)
+        f = MulConstant(_as_constant(x0, x1))
+        f.constant_first = True
+        return f(x1)
     return Mul()(x0, x1)
 
 

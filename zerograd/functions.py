@@ -137,6 +137,26 @@ def abs(x: Any) -> Variable:
     return Abs()(x)
 
 
+class Cast(Function):
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.x_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return cast(gy, self.x_dtype)
+
+
+def cast(x: Any, dtype: Any) -> Variable:
+    """x converted to ``dtype``; the gradient is converted back to x's dtype."""
+    x = as_variable(x)
+    if x.dtype == dtype:
+        return x
+    return Cast(np.dtype(dtype))(x)
+
+
 # =============================================================================
 # Shape
 # =============================================================================

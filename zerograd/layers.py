@@ -213,9 +213,9 @@ class Linear(Layer):
                 raise ValueError(f'Linear: x must be (N, in_size), got shape {x.shape}')
             self.in_size = x.shape[1]
             self._init_W(cuda.get_array_module(x))
-        elif x.ndim != 2 or x.shape[1] != self.in_size:
+        elif x.ndim != 2 or x.shape[1] != self.W.data.shape[0]:
             raise ValueError(f'Linear: input has {x.shape[-1] if x.ndim else 0} features but W '
-                             f'expects {self.in_size} (x.shape={x.shape}, '
+                             f'expects {self.W.data.shape[0]} (x.shape={x.shape}, '
                              f'W.shape={self.W.data.shape})')
         return F.linear(x, self.W, self.b)
 
