@@ -1,5 +1,6 @@
 """The core: Variable, Config, Function, the backward engine, dtype rules and memory."""
 import gc
+import operator
 import threading
 import weakref
 
@@ -48,15 +49,19 @@ def test_operators_and_reflected_forms():
     assert np.array_equal((np.ones((1, 2)) @ m).data, [[2.0, 2.0]])
 
 
-@pytest.mark.parametrize('op', ['+', '-', '*', '/', '**'])
+OPERATORS = [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow]
+
+
+@pytest.mark.parametrize('op', OPERATORS)
 def test_ndarray_on_the_left_gives_a_variable(op):
     x = Variable(np.array([1.0, 2.0]))
     arr = np.array([3.0, 4.0])
-    y = eval(f'arr {op} x')
+    y = op(arr, x)
     assert isinstance(y, Variable)
-    assert np.allclose(y.data, eval(f'arr {op} x.data'))
-    y = eval(f'np.float64(3.0) {op} x')
+    np.testing.assert_allclose(y.data, op(arr, x.data))
+    y = op(np.float64(3.0), x)
     assert isinstance(y, Variable)
+    np.testing.assert_allclose(y.data, op(3.0, x.data))
 
 
 def test_variable_exponent_is_differentiated():
@@ -73,10 +78,11 @@ def test_variable_exponent_is_differentiated():
 
 
 @pytest.mark.parametrize('scalar', [2, 2.5, np.float64(2.5), np.float32(2.5), np.int64(2), True])
-@pytest.mark.parametrize('op', ['+', '-', '*', '/', '**', 'r+', 'r-', 'r*', 'r/', 'r**'])
-def test_scalars_never_change_float32(scalar, op):
+@pytest.mark.parametrize('op', OPERATORS)
+@pytest.mark.parametrize('reflected', [False, True])
+def test_scalars_never_change_float32(scalar, op, reflected):
     x = Variable(np.array([1.5, 2.0], dtype=np.float32))
-    y = eval(f'scalar {op[1:]} x') if op.startswith('r') else eval(f'x {op} scalar')
+    y = op(scalar, x) if reflected else op(x, scalar)
     assert y.dtype == np.float32
     y.backward()
     assert x.grad.dtype == np.float32

@@ -19,6 +19,8 @@ from zerograd import utils  # noqa: E402,F401
 from zerograd import functions  # noqa: E402,F401
 from zerograd import layers  # noqa: E402,F401
 from zerograd import models  # noqa: E402,F401
+from zerograd import optimizers  # noqa: E402,F401
+from zerograd import checkpoints  # noqa: E402,F401
 from zerograd import datasets  # noqa: E402,F401
 from zerograd import dataloaders  # noqa: E402,F401
 from zerograd.layers import Layer  # noqa: E402,F401

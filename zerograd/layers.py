@@ -117,7 +117,13 @@ class Layer:
         Every key and shape is checked first; on any difference nothing is changed and
         the error names what differs. Files are read with ``allow_pickle=False``.
         """
-        arrays = read_npz(path, f'{type(self).__name__}.load_weights')
+        who = f'{type(self).__name__}.load_weights'
+        arrays = read_npz(path, who)
+        self._check_weights(arrays, f'{who}({path!r})')
+        self._set_weights(arrays)
+
+    def _check_weights(self, arrays: dict[str, np.ndarray], who: str) -> None:
+        """Raise ValueError naming every key missing, unexpected or of another shape."""
         params = self.named_params()
         missing = sorted(set(params) - set(arrays))
         unexpected = sorted(set(arrays) - set(params))
@@ -133,9 +139,11 @@ class Layer:
                 problems.append(f'not in the model: {unexpected}')
             if wrong_shape:
                 problems.append(f'different shapes: {wrong_shape}')
-            raise ValueError(f'{type(self).__name__}.load_weights({path!r}): the file does not '
-                             'match the model; ' + '; '.join(problems))
-        for key, param in params.items():
+            raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
+
+    def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        """Give every parameter its array (in the parameter's dtype and device, if any)."""
+        for key, param in self.named_params().items():
             data = arrays[key]
             if param.data is not None:
                 data = data.astype(param.data.dtype, copy=False)
@@ -166,11 +174,14 @@ def _atomic_savez(path: str, arrays: dict) -> None:
 def read_npz(path: str, who: str) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read with ``allow_pickle=False``; a corrupt,
     truncated or pickle-needing file raises ValueError naming ``who`` and the path."""
+    with open(path, 'rb') as file:  # FileNotFoundError as it is
+        magic = file.read(4)
+    if magic != b'PK\x03\x04':  # every .npz is a zip archive
+        raise ValueError(f'{who}: {path!r} is not a .npz weights file (it does not start '
+                         'like a zip archive)')
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise
     except ValueError as error:
         if 'pickle' in str(error):
             raise ValueError(f'{who}: {path!r} holds object arrays that need pickle; '

@@ -17,7 +17,7 @@ error. Use it for custom ops too::
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 

@@ -1,0 +1,288 @@
+"""Checkpoints: training resumed from a file ends bit for bit where uninterrupted training
+ends, for every optimizer; files are plain arrays, written atomically, checked on load."""
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import zerograd.functions as F
+from zerograd import checkpoints
+from zerograd.models import MLP
+from zerograd.optimizers import (SGD, AdaDelta, AdaGrad, Adam, ClipGrad, MomentumSGD,
+                                 WeightDecay)
+
+OPTIMIZERS = [  # non-default hyper-parameters, so that restoring them matters
+    lambda: Adam(alpha=0.01, beta1=0.8),
+    lambda: MomentumSGD(lr=0.1, momentum=0.7),
+    lambda: AdaGrad(lr=0.05),
+    lambda: AdaDelta(rho=0.9),
+    lambda: SGD(lr=0.1),
+]
+IDS = ['Adam', 'MomentumSGD', 'AdaGrad', 'AdaDelta', 'SGD']
+
+
+@pytest.fixture(autouse=True)
+def keep_global_random_state():
+    """new_model seeds NumPy's global generator; other tests get theirs back untouched."""
+    state = np.random.get_state()
+    yield
+    np.random.set_state(state)
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 4)).astype(np.float32)
+    t = rng.integers(0, 3, size=20)
+    return x, t
+
+
+def new_model(seed=0, created=False):
+    """MLP((5, 3)); its weights are drawn from NumPy's global generator seeded with
+    ``seed`` at the first call, or at once when ``created``."""
+    np.random.seed(seed)
+    model = MLP((5, 3))
+    if created:
+        model(data()[0])
+    return model
+
+
+def train(model, optimizer, steps):
+    x, t = data()
+    for _ in range(steps):
+        loss = F.softmax_cross_entropy(model(x), t)
+        model.cleargrads()
+        loss.backward()
+        optimizer.update()
+
+
+def weights(model):
+    return {key: param.data.copy() for key, param in model.named_params().items()}
+
+
+@pytest.mark.parametrize('make_optimizer', OPTIMIZERS, ids=IDS)
+def test_resume_is_bit_exact(tmp_path, make_optimizer):
+    straight = new_model()
+    train(straight, make_optimizer().setup(straight), 10)
+
+    first = new_model()
+    optimizer = make_optimizer().setup(first)
+    train(first, optimizer, 5)
+    path = tmp_path / 'ckpt.npz'
+    checkpoints.save(path, first, optimizer, epoch=5)
+
+    resumed = new_model(seed=123)  # weights created lazily: none yet, load gives them
+    assert resumed.l0.W.data is None
+    new_optimizer = type(optimizer)().setup(resumed)  # default hyper-parameters: restored
+    assert checkpoints.load(path, resumed, new_optimizer) == {'epoch': 5}
+    assert new_optimizer.hyperparams() == optimizer.hyperparams()
+    train(resumed, new_optimizer, 5)
+
+    expected, got = weights(straight), weights(resumed)
+    assert set(expected) == set(got) == {'l0/W', 'l0/b', 'l1/W', 'l1/b'}
+    for key in expected:
+        assert got[key].dtype == np.float32
+        assert np.array_equal(got[key], expected[key]), key
+
+
+@pytest.mark.parametrize('make_optimizer', OPTIMIZERS[:4], ids=IDS[:4])
+def test_resume_without_optimizer_state_differs(tmp_path, make_optimizer):
+    # The exact test above means something: weights alone do not resume these optimizers.
+    straight = new_model()
+    train(straight, make_optimizer().setup(straight), 10)
+    first = new_model()
+    train(first, make_optimizer().setup(first), 5)
+    checkpoints.save(tmp_path / 'ckpt.npz', first)
+    resumed = new_model(seed=123, created=True)
+    checkpoints.load(tmp_path / 'ckpt.npz', resumed)
+    train(resumed, make_optimizer().setup(resumed), 5)
+    assert not np.array_equal(resumed.l0.W.data, straight.l0.W.data)
+
+
+def test_resume_with_hooks_is_bit_exact(tmp_path):
+    def make():
+        optimizer = Adam(alpha=0.05)
+        optimizer.add_hook(WeightDecay(1e-3))
+        optimizer.add_hook(ClipGrad(0.5))
+        return optimizer
+
+    straight = new_model()
+    train(straight, make().setup(straight), 6)
+    first = new_model()
+    optimizer = make().setup(first)
+    train(first, optimizer, 3)
+    checkpoints.save(tmp_path / 'ckpt.npz', first, optimizer)
+    resumed = new_model(seed=7, created=True)  # other weights, all overwritten by load
+    optimizer = make()  # not set up: load sets it up on the model
+    checkpoints.load(tmp_path / 'ckpt.npz', resumed, optimizer)
+    assert optimizer.target is resumed
+    train(resumed, optimizer, 3)
+    for key, value in weights(straight).items():
+        assert np.array_equal(weights(resumed)[key], value), key
+
+
+def trained(tmp_path, optimizer=None, **extra):
+    model = new_model()
+    optimizer = optimizer or Adam()
+    optimizer.setup(model)
+    train(model, optimizer, 2)
+    path = tmp_path / 'ckpt.npz'
+    checkpoints.save(path, model, optimizer, **extra)
+    return path, model, optimizer
+
+
+def test_file_layout_is_plain_arrays(tmp_path):
+    path, model, optimizer = trained(tmp_path, epoch=2)
+    with np.load(path, allow_pickle=False) as npz:
+        files = set(npz.files)
+        assert str(npz['optimizer_class']) == 'Adam'
+        assert npz['optimizer_class'].dtype.kind == 'U'
+        assert float(npz['optimizer_hyperparams/alpha']) == 0.001
+        assert int(npz['optimizer/t']) == 2
+        np.testing.assert_array_equal(npz['model/l0/W'], model.l0.W.data)
+    assert files == {
+        'zerograd_checkpoint', 'model/l0/W', 'model/l0/b', 'model/l1/W', 'model/l1/b',
+        'optimizer_class', 'optimizer_hyperparams/alpha', 'optimizer_hyperparams/beta1',
+        'optimizer_hyperparams/beta2', 'optimizer_hyperparams/eps', 'optimizer/t',
+        'optimizer/m/l0/W', 'optimizer/m/l0/b', 'optimizer/m/l1/W', 'optimizer/m/l1/b',
+        'optimizer/v/l0/W', 'optimizer/v/l0/b', 'optimizer/v/l1/W', 'optimizer/v/l1/b',
+        'extra/epoch'}
+
+
+def test_extras_round_trip(tmp_path):
+    path, model, optimizer = trained(tmp_path, epoch=7, loss=0.25, best=True, tag='run-1',
+                                     step=np.int64(40))
+    extras = checkpoints.load(path, new_model(), Adam())
+    assert extras == {'epoch': 7, 'loss': 0.25, 'best': True, 'tag': 'run-1', 'step': 40}
+    assert type(extras['epoch']) is int and type(extras['loss']) is float
+    assert type(extras['best']) is bool and type(extras['step']) is int
+
+
+def test_extras_must_be_scalars(tmp_path):
+    model = new_model()
+    train(model, SGD().setup(model), 1)
+    with pytest.raises(TypeError, match=r"checkpoints.save: extra 'history' must be an int, "
+                                        r'float, bool or str, got list'):
+        checkpoints.save(tmp_path / 'ckpt.npz', model, history=[1, 2])
+    assert os.listdir(tmp_path) == []
+
+
+def test_mismatched_optimizer_class(tmp_path):
+    path, model, _ = trained(tmp_path)
+    other = new_model()
+    with pytest.raises(ValueError, match=r'holds the state of a Adam optimizer, not of '
+                                         r'MomentumSGD'):
+        checkpoints.load(path, other, MomentumSGD().setup(other))
+    assert other.l0.W.data is None  # nothing was loaded
+
+
+def test_checkpoint_without_optimizer(tmp_path):
+    model = new_model()
+    train(model, SGD().setup(model), 1)
+    path = tmp_path / 'ckpt.npz'
+    checkpoints.save(path, model)
+    with pytest.raises(ValueError, match='holds no optimizer state'):
+        checkpoints.load(path, new_model(), SGD())
+    other = new_model()
+    assert checkpoints.load(path, other) == {}
+    np.testing.assert_array_equal(other.l1.W.data, model.l1.W.data)
+
+
+def test_model_only_load_ignores_optimizer_state(tmp_path):
+    path, model, _ = trained(tmp_path)
+    other = new_model(seed=5)
+    checkpoints.load(path, other)
+    for key, value in weights(model).items():
+        np.testing.assert_array_equal(weights(other)[key], value)
+
+
+def test_corrupt_file(tmp_path):
+    path, _, _ = trained(tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(ValueError, match=r'checkpoints.load: .*ckpt.npz.* corrupt or truncated'):
+        checkpoints.load(path, new_model(), Adam())
+    path.write_bytes(b'not a zip file at all')
+    with pytest.raises(ValueError, match=r'checkpoints.load: '):
+        checkpoints.load(path, new_model(), Adam())
+
+
+def test_pickled_arrays_are_refused(tmp_path):
+    path = tmp_path / 'evil.npz'
+    np.savez(path, zerograd_checkpoint=np.array(1), **{'model/l0/W': np.array([None])})
+    with pytest.raises(ValueError, match='need pickle'):
+        checkpoints.load(path, new_model())
+
+
+def test_weights_file_is_not_a_checkpoint(tmp_path):
+    model = new_model()
+    train(model, SGD().setup(model), 1)
+    model.save_weights(str(tmp_path / 'weights.npz'))
+    with pytest.raises(ValueError, match='not a checkpoint written by zerograd.checkpoints'):
+        checkpoints.load(tmp_path / 'weights.npz', new_model())
+
+
+def test_mismatched_model(tmp_path):
+    path, _, _ = trained(tmp_path)
+    wrong = MLP((6, 3))
+    wrong(np.zeros((1, 4), np.float32))
+    with pytest.raises(ValueError, match=r"different shapes: \['l0/W: file \(4, 5\), model "
+                                         r"\(4, 6\)'"):
+        checkpoints.load(path, wrong, Adam())
+    with pytest.raises(ValueError, match=r"missing from the file: \['l2/W', 'l2/b'\]"):
+        checkpoints.load(path, MLP((5, 3, 2)))
+
+
+def test_bad_optimizer_state_changes_nothing(tmp_path):
+    path, model, _ = trained(tmp_path)
+    arrays = dict(np.load(path))
+    arrays['optimizer/m/l0/W'] = np.zeros((2, 2), np.float32)
+    np.savez(path, **arrays)
+    other = new_model()
+    optimizer = Adam()
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: .*'m/l0/W' has shape"):
+        checkpoints.load(path, other, optimizer)
+    assert other.l0.W.data is None and optimizer.t == 0 and optimizer.target is None
+
+
+def test_bad_hyperparameter_in_file(tmp_path):
+    path, _, _ = trained(tmp_path)
+    arrays = dict(np.load(path))
+    arrays['optimizer_hyperparams/beta1'] = np.array(1.0)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r'Adam: beta1 must be in \[0, 1\), got 1.0'):
+        checkpoints.load(path, new_model(), Adam())
+
+
+def test_save_before_weights_exist(tmp_path):
+    with pytest.raises(ValueError, match=r"checkpoints.save: parameter 'l0/W' of MLP is not "
+                                         'created yet'):
+        checkpoints.save(tmp_path / 'ckpt.npz', new_model())
+    assert os.listdir(tmp_path) == []
+
+
+def test_saved_atomically(tmp_path, monkeypatch):
+    path, model, optimizer = trained(tmp_path)
+    assert os.listdir(tmp_path) == ['ckpt.npz']  # no temporary file left behind
+    checkpoints.save(path, model, optimizer)  # overwriting works too
+    assert os.listdir(tmp_path) == ['ckpt.npz']
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(np, 'savez_compressed', crash)
+    with pytest.raises(OSError, match='disk full'):
+        checkpoints.save(path, model, optimizer, epoch=99)
+    assert os.listdir(tmp_path) == ['ckpt.npz']
+    assert path.read_bytes() == good  # the previous checkpoint is intact
+
+
+def test_npz_suffix_is_added(tmp_path):
+    model = new_model()
+    optimizer = MomentumSGD().setup(model)
+    train(model, optimizer, 1)
+    checkpoints.save(str(tmp_path / 'ckpt'), model, optimizer, epoch=1)
+    assert os.listdir(tmp_path) == ['ckpt.npz']
+    assert checkpoints.load(str(tmp_path / 'ckpt'), new_model(), MomentumSGD()) == {'epoch': 1}
+    assert zipfile.is_zipfile(tmp_path / 'ckpt.npz')

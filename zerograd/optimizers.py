@@ -1,0 +1,461 @@
+"""Optimizers: update a model's parameters from their gradients (the book's steps 45-46).
+
+>>> import numpy as np
+>>> import zerograd.functions as F
+>>> from zerograd.layers import Linear
+>>> from zerograd.optimizers import SGD
+>>> layer = Linear(1, in_size=2)
+>>> optimizer = SGD(lr=0.1).setup(layer)
+>>> x = np.ones((4, 2), dtype=np.float32)
+>>> loss = F.mean_squared_error(layer(x), np.zeros((4, 1), dtype=np.float32))
+>>> layer.cleargrads()
+>>> loss.backward()
+>>> optimizer.update()      # W -= 0.1 * gW, b -= 0.1 * gb
+>>> layer.W.dtype
+dtype('float32')
+
+Every update works on the raw arrays (``param.data``, ``param.grad.data``) in place: no
+graph is recorded, float32 parameters stay float32 (hyper-parameters are Python floats,
+which NumPy 2 never lets promote an array) and CuPy arrays are updated with CuPy.
+
+Per-parameter state (velocities, moments, ...) lives in dicts keyed by ``id(param)``, as in
+the book; ``state_dict()`` names it by the target's ``named_params()`` keys (``'v/l0/W'``,
+``'m/l0/W'``, ``'t'``) so that it can be saved with the weights and training resumed
+exactly (see ``zerograd.checkpoints``).
+
+Hooks run on the list of parameters that have a gradient, before any update; they never
+modify a gradient array in place (several parameters may share one gradient Variable:
+``x0 + x1`` gives both inputs the same one), they give the parameter a new gradient.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from zerograd import cuda
+from zerograd.core import Parameter, Variable
+
+Hook = Callable[[list], None]
+
+
+# =============================================================================
+# Hyper-parameter checks (errors name the optimizer, the argument and the value)
+# =============================================================================
+def _as_float(who: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f'{who}: {name} must be a real number, got {value!r} '
+                        f'({type(value).__name__})')
+    # A Python float: a NumPy float64 scalar would turn float32 arrays into float64 on NumPy 2.
+    return float(value)
+
+
+def _positive(who: str, name: str, value: Any) -> float:
+    value = _as_float(who, name, value)
+    if not value > 0 or math.isinf(value):  # `not >` also rejects NaN
+        raise ValueError(f'{who}: {name} must be a finite number > 0, got {value!r}')
+    return value
+
+
+def _non_negative(who: str, name: str, value: Any) -> float:
+    value = _as_float(who, name, value)
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f'{who}: {name} must be a finite number >= 0, got {value!r}')
+    return value
+
+
+def _unit_interval(who: str, name: str, value: Any) -> float:
+    value = _as_float(who, name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f'{who}: {name} must be in [0, 1), got {value!r}')
+    return value
+
+
+# =============================================================================
+# Optimizer
+# =============================================================================
+class Optimizer:
+    """Base class: ``setup(target)`` once, then ``update()`` after every ``backward()``.
+
+    Subclasses write ``update_one(param)``, which changes ``param.data`` in place from
+    ``param.grad.data``. They declare their per-parameter state in ``_state_attrs``
+    (state name -> attribute holding the ``{id(param): array}`` dict, e.g. ``{'v': 'vs'}``),
+    their scalar state in ``_scalar_state`` (e.g. ``('t',)``) and their hyper-parameters in
+    ``_hyperparam_names``; ``state_dict``/``load_state_dict`` and checkpoints use these.
+    """
+    _state_attrs: dict[str, str] = {}
+    _scalar_state: tuple[str, ...] = ()
+    _hyperparam_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.target: Any = None
+        self.hooks: list[Hook] = []
+        for attr in self._state_attrs.values():
+            setattr(self, attr, {})
+
+    def setup(self, target: Any) -> Optimizer:
+        """Optimize the parameters of ``target`` (a Layer/Model: anything with ``params()``).
+        Returns self, so ``optimizer = SGD().setup(model)`` reads as one line."""
+        if not callable(getattr(target, 'params', None)):
+            raise TypeError(f'{type(self).__name__}.setup: target must be a Layer or Model '
+                            f'(something with params()), got {type(target).__name__}')
+        self.target = target
+        return self
+
+    def _check_setup(self, method: str) -> None:
+        if self.target is None:
+            raise RuntimeError(f'{type(self).__name__}.{method}: the optimizer has no target; '
+                               'call optimizer.setup(model) first')
+
+    def update(self) -> None:
+        """Update every parameter of the target that has a gradient.
+
+        The hooks run first, in the order they were added, on the list of those
+        parameters; then ``update_one`` runs on each parameter that still has a gradient
+        (a hook such as ``FreezeParam`` may have removed it). A parameter registered twice
+        (a shared layer) is updated once.
+        """
+        self._check_setup('update')
+        params = []
+        seen = set()
+        for param in self.target.params():
+            if param.grad is not None and id(param) not in seen:
+                seen.add(id(param))
+                params.append(param)
+        for hook in self.hooks:
+            hook(params)
+        for param in params:
+            if param.grad is not None:
+                self.update_one(param)
+
+    def update_one(self, param: Parameter) -> None:
+        """Change ``param.data`` in place from ``param.grad.data``."""
+        raise NotImplementedError(f'{type(self).__name__}.update_one is not written')
+
+    def add_hook(self, f: Hook) -> None:
+        """Run ``f(params)`` at every ``update()``, before the parameters change; ``params``
+        is the list of parameters that have a gradient. Hooks run in the order added."""
+        if not callable(f):
+            raise TypeError(f'{type(self).__name__}.add_hook: a hook must be callable, '
+                            f'got {f!r}')
+        self.hooks.append(f)
+
+    # -- per-parameter state ----------------------------------------------------
+    def _state(self, attr: str, param: Parameter) -> Any:
+        """The state array ``attr`` of ``param`` (zeros the first time), on param's device."""
+        store = getattr(self, attr)
+        key = id(param)
+        value = store.get(key)
+        xp = cuda.get_array_module(param.data)
+        if value is None:
+            value = store[key] = xp.zeros_like(param.data)
+        elif cuda.get_array_module(value) is not xp:  # the model moved with to_gpu/to_cpu
+            value = store[key] = cuda.as_numpy(value) if xp is np else xp.asarray(value)
+        return value
+
+    def hyperparams(self) -> dict[str, float]:
+        """The hyper-parameters, e.g. ``{'lr': 0.01, 'momentum': 0.9}``."""
+        return {name: getattr(self, name) for name in self._hyperparam_names}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The optimizer's state as NumPy copies, named by the target's parameter keys:
+        ``'<state>/<param key>'`` (e.g. ``'v/l0/W'``) for per-parameter arrays (only those
+        created so far), and ``'<name>'`` for scalars (e.g. ``'t'``, a 0-d int64 array)."""
+        self._check_setup('state_dict')
+        result: dict[str, np.ndarray] = {}
+        for name in self._scalar_state:
+            result[name] = np.array(getattr(self, name), dtype=np.int64)
+        named = self._named_params('state_dict')
+        for state_name, attr in self._state_attrs.items():
+            store = getattr(self, attr)
+            for key, param in named.items():
+                value = store.get(id(param))
+                if value is not None:
+                    result[f'{state_name}/{key}'] = np.array(cuda.as_numpy(value), copy=True)
+        return result
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``. Every name and shape is checked first; on any
+        difference nothing changes and the ValueError names what differs. Arrays are
+        copied, cast to each parameter's dtype and moved to its device."""
+        self._check_setup('load_state_dict')
+        scalars, arrays = self._check_state_dict(state)
+        named = self._named_params('load_state_dict')
+        for name, value in scalars.items():
+            setattr(self, name, value)
+        for attr in self._state_attrs.values():
+            getattr(self, attr).clear()
+        for (state_name, key), value in arrays.items():
+            param = named[key]
+            value = np.array(value, copy=True)
+            if param.data is not None:
+                value = value.astype(param.data.dtype, copy=False)
+                xp = cuda.get_array_module(param.data)
+                if xp is not np:
+                    value = xp.asarray(value)
+            getattr(self, self._state_attrs[state_name])[id(param)] = value
+
+    def _named_params(self, method: str) -> dict[str, Parameter]:
+        named_params = getattr(self.target, 'named_params', None)
+        if named_params is None:
+            raise TypeError(f'{type(self).__name__}.{method}: the target '
+                            f'{type(self.target).__name__} has no named_params(), so its '
+                            'state cannot be named; use a Layer or Model as the target')
+        return named_params()
+
+    def _check_state_dict(self, state: dict[str, Any],
+                          shapes: dict[str, tuple] | None = None) -> tuple[dict, dict]:
+        """Validate a state dict; return ({scalar name: int}, {(state name, key): array}).
+
+        shapes: the parameter shapes to check against, {key: shape}; by default those of
+        the target's parameters that have data (a lazy parameter accepts any shape).
+        """
+        who = f'{type(self).__name__}.load_state_dict'
+        named = self._named_params('load_state_dict')
+        if shapes is None:
+            shapes = {key: p.data.shape for key, p in named.items() if p.data is not None}
+        problems = []
+        scalars: dict[str, int] = {}
+        arrays: dict[tuple[str, str], Any] = {}
+        for name in self._scalar_state:
+            if name not in state:
+                problems.append(f'missing {name!r}')
+        for name, value in state.items():
+            value_shape = getattr(value, 'shape', None)
+            if name in self._scalar_state:
+                array = np.asarray(cuda.as_numpy(value))
+                if array.shape != () or array.dtype.kind not in 'iu' or int(array) < 0:
+                    problems.append(f'{name!r} must be a non-negative integer, got {value!r}')
+                else:
+                    scalars[name] = int(array)
+                continue
+            state_name, _, key = name.partition('/')
+            if state_name not in self._state_attrs or not key:
+                known = [f'{s}/<param>' for s in self._state_attrs] + list(self._scalar_state)
+                problems.append(f'unknown name {name!r} (expected {known})')
+            elif key not in named:
+                problems.append(f'{name!r} names no parameter of the target '
+                                f'(parameters: {sorted(named)})')
+            elif value_shape is None:
+                problems.append(f'{name!r} must be an array, got {type(value).__name__}')
+            elif key in shapes and tuple(value_shape) != tuple(shapes[key]):
+                problems.append(f'{name!r} has shape {tuple(value_shape)} but the parameter '
+                                f'has {tuple(shapes[key])}')
+            else:
+                arrays[(state_name, key)] = cuda.as_numpy(value)
+        if problems:
+            raise ValueError(f'{who}: the state does not match this optimizer and target: '
+                             + '; '.join(problems))
+        return scalars, arrays
+
+    def __repr__(self) -> str:
+        args = ', '.join(f'{k}={v!r}' for k, v in self.hyperparams().items())
+        return f'{type(self).__name__}({args})'
+
+
+# =============================================================================
+# The optimizers
+# =============================================================================
+class SGD(Optimizer):
+    """Stochastic gradient descent: ``p -= lr * g``. lr > 0."""
+    _hyperparam_names = ('lr',)
+
+    def __init__(self, lr: float = 0.01) -> None:
+        super().__init__()
+        self.lr = _positive('SGD', 'lr', lr)
+
+    def update_one(self, param: Parameter) -> None:
+        param.data -= self.lr * param.grad.data
+
+
+class MomentumSGD(Optimizer):
+    """SGD with momentum: ``v = momentum * v - lr * g; p += v``.
+
+    v (the velocity, ``vs[id(param)]``) has the parameter's shape and dtype, zeros at
+    first. lr > 0, momentum in [0, 1).
+    """
+    _state_attrs = {'v': 'vs'}
+    _hyperparam_names = ('lr', 'momentum')
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__()
+        self.lr = _positive('MomentumSGD', 'lr', lr)
+        self.momentum = _unit_interval('MomentumSGD', 'momentum', momentum)
+
+    def update_one(self, param: Parameter) -> None:
+        v = self._state('vs', param)
+        v *= self.momentum
+        v -= self.lr * param.grad.data
+        param.data += v
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: ``h += g * g; p -= lr * g / (sqrt(h) + eps)``.
+
+    h (``hs[id(param)]``) has the parameter's shape, zeros at first. lr > 0, eps > 0.
+    """
+    _state_attrs = {'h': 'hs'}
+    _hyperparam_names = ('lr', 'eps')
+
+    def __init__(self, lr: float = 0.001, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.lr = _positive('AdaGrad', 'lr', lr)
+        self.eps = _positive('AdaGrad', 'eps', eps)
+
+    def update_one(self, param: Parameter) -> None:
+        xp = cuda.get_array_module(param.data)
+        h = self._state('hs', param)
+        grad = param.grad.data
+        h += grad * grad
+        param.data -= self.lr * grad / (xp.sqrt(h) + self.eps)
+
+
+class AdaDelta(Optimizer):
+    """AdaDelta (no learning rate)::
+
+        msg  = rho * msg + (1 - rho) * g * g
+        dx   = sqrt((msdx + eps) / (msg + eps)) * g
+        msdx = rho * msdx + (1 - rho) * dx * dx
+        p   -= dx
+
+    msg and msdx (``msg[id(param)]``, ``msdx[id(param)]``) have the parameter's shape, zeros
+    at first. rho in [0, 1), eps > 0.
+    """
+    _state_attrs = {'msg': 'msg', 'msdx': 'msdx'}
+    _hyperparam_names = ('rho', 'eps')
+
+    def __init__(self, rho: float = 0.95, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.rho = _unit_interval('AdaDelta', 'rho', rho)
+        self.eps = _positive('AdaDelta', 'eps', eps)
+
+    def update_one(self, param: Parameter) -> None:
+        xp = cuda.get_array_module(param.data)
+        msg = self._state('msg', param)
+        msdx = self._state('msdx', param)
+        rho, eps = self.rho, self.eps
+        grad = param.grad.data
+        msg *= rho
+        msg += (1 - rho) * grad * grad
+        dx = xp.sqrt((msdx + eps) / (msg + eps)) * grad
+        msdx *= rho
+        msdx += (1 - rho) * dx * dx
+        param.data -= dx
+
+
+class Adam(Optimizer):
+    """Adam. Once per ``update()`` (not per parameter) ``t += 1``; then for each parameter::
+
+        m  += (1 - beta1) * (g - m)
+        v  += (1 - beta2) * (g * g - v)
+        lr  = alpha * sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+        p  -= lr * m / (sqrt(v) + eps)
+
+    m and v (``ms[id(param)]``, ``vs[id(param)]``) have the parameter's shape, zeros at
+    first. alpha > 0, beta1 and beta2 in [0, 1), eps > 0.
+    """
+    _state_attrs = {'m': 'ms', 'v': 'vs'}
+    _scalar_state = ('t',)
+    _hyperparam_names = ('alpha', 'beta1', 'beta2', 'eps')
+
+    def __init__(self, alpha: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        super().__init__()
+        self.t = 0
+        self.alpha = _positive('Adam', 'alpha', alpha)
+        self.beta1 = _unit_interval('Adam', 'beta1', beta1)
+        self.beta2 = _unit_interval('Adam', 'beta2', beta2)
+        self.eps = _positive('Adam', 'eps', eps)
+
+    def update(self) -> None:
+        self._check_setup('update')
+        self.t += 1
+        super().update()
+
+    @property
+    def lr(self) -> float:
+        """The bias-corrected step size ``alpha * sqrt(1 - beta2**t) / (1 - beta1**t)`` of
+        the current step t. Before the first ``update()`` (t = 0) it is the step size the
+        first update will use (t = 1)."""
+        t = max(self.t, 1)
+        return self.alpha * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+
+    def update_one(self, param: Parameter) -> None:
+        xp = cuda.get_array_module(param.data)
+        m = self._state('ms', param)
+        v = self._state('vs', param)
+        grad = param.grad.data
+        m += (1 - self.beta1) * (grad - m)
+        v += (1 - self.beta2) * (grad * grad - v)
+        param.data -= self.lr * m / (xp.sqrt(v) + self.eps)
+
+
+# =============================================================================
+# Hooks: callables run on the list of parameters that have a gradient
+# =============================================================================
+class WeightDecay:
+    """L2 regularisation: ``g += rate * p`` for every parameter (rate >= 0)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = _non_negative('WeightDecay', 'rate', rate)
+
+    def __call__(self, params: list[Parameter]) -> None:
+        for param in params:
+            # A new gradient, never an in-place change: the old one may be shared.
+            param.grad = Variable(param.grad.data + self.rate * param.data)
+
+    def __repr__(self) -> str:
+        return f'WeightDecay(rate={self.rate!r})'
+
+
+class ClipGrad:
+    """Gradient clipping by global norm: with ``norm = sqrt(sum over params of sum(g**2))``,
+    when ``norm > max_norm`` every gradient is multiplied by ``max_norm / (norm + 1e-6)``;
+    otherwise nothing changes. max_norm > 0."""
+
+    def __init__(self, max_norm: float) -> None:
+        self.max_norm = _positive('ClipGrad', 'max_norm', max_norm)
+
+    def __call__(self, params: list[Parameter]) -> None:
+        total = 0.0
+        for param in params:
+            grad = param.grad.data
+            xp = cuda.get_array_module(grad)
+            total += float(xp.sum(xp.square(grad), dtype=xp.float64))
+        norm = math.sqrt(total)
+        if norm > self.max_norm:
+            scale = self.max_norm / (norm + 1e-6)  # a Python float: the dtype is kept
+            for param in params:
+                param.grad = Variable(param.grad.data * scale)
+
+    def __repr__(self) -> str:
+        return f'ClipGrad(max_norm={self.max_norm!r})'
+
+
+class FreezeParam:
+    """Keep the parameters of some layers (or some Parameters) fixed: their gradients are
+    removed, so the optimizer simply does not update them.
+
+    ``optimizer.add_hook(FreezeParam(model.l0))`` trains every layer but ``l0``.
+    Layers are asked for their parameters at each update, so lazily created weights are
+    frozen too.
+    """
+
+    def __init__(self, *layers: Any) -> None:
+        for i, item in enumerate(layers):
+            if not isinstance(item, Parameter) and not callable(getattr(item, 'params', None)):
+                raise TypeError(f'FreezeParam: argument {i} must be a Layer or a Parameter, '
+                                f'got {type(item).__name__}')
+        self.layers = layers
+
+    def _frozen(self) -> Iterable[Parameter]:
+        for item in self.layers:
+            if isinstance(item, Parameter):
+                yield item
+            else:
+                yield from item.params()
+
+    def __call__(self, params: list[Parameter]) -> None:
+        for param in self._frozen():
+            param.grad = None
