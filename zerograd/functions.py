@@ -660,12 +660,22 @@ def softmax_simple(x: Any, axis: int = 1) -> Variable:
     return y / sum_y
 
 
+def _log_softmax(x: Any, axis: int) -> Any:
+    """log softmax of the array x as (x - max) - log(sum(exp(x - max))): subtracting the
+    maximum first keeps float32 exact for large scores (x - logsumexp(x) would round the
+    log-sum-exp to the spacing of numbers near the maximum)."""
+    xp = get_array_module(x)
+    y = x - x.max(axis=axis, keepdims=True)
+    y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
+    return y
+
+
 class LogSoftmax(Function):
     def __init__(self, axis: int = 1) -> None:
         self.axis = axis
 
     def forward(self, x):
-        return x - utils.logsumexp(x, self.axis)
+        return _log_softmax(x, self.axis)
 
     def backward(self, gy):
         y = self.outputs[0]()
@@ -732,8 +742,7 @@ def _check_labels(op: str, x: Variable, t: Any) -> np.ndarray:
 class SoftmaxCrossEntropy(Function):
     def forward(self, x, t):
         N = x.shape[0]
-        log_p = x - utils.logsumexp(x, axis=1)
-        log_p = log_p[np.arange(N), t]
+        log_p = _log_softmax(x, axis=1)[np.arange(N), t]
         return -log_p.sum() / x.dtype.type(N)
 
     def backward(self, gy):
