@@ -217,15 +217,20 @@ class Variable:
                 gys = [None if y is None else y._grad for y in outputs]
                 if gys[0] is None and gys.count(None) == len(gys):
                     continue
-                # 2. the function's own backward, checked
+                # 2. the function's own backward
                 gxs = f.backward(*gys)
                 if type(gxs) is not tuple:
                     gxs = (gxs,)
-                _check_grads(f, gxs)
-                # 3. accumulate into the inputs (never in place: a grad may be shared)
-                for x, gx in zip(f.inputs, gxs):
+                if len(gxs) != len(f.inputs):
+                    raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
+                                     f'gradients for {len(f.inputs)} inputs')
+                # 3. accumulate into the inputs (never in place: a grad may be shared),
+                #    checking that each gradient fits its input
+                for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
                     if gx is None:
                         continue
+                    if not isinstance(gx, Variable) or gx.data.shape != x.data.shape:
+                        raise _bad_grad(f, i, x, gx)
                     if gx.data.dtype != x.data.dtype:  # a grad has its variable's dtype
                         gx = zerograd.functions.cast(gx, x.data.dtype)
                     if x._grad is None:
@@ -315,22 +320,14 @@ class Variable:
     def __rpow__(self, other): return rpow(self, other)
 
 
-def _check_grads(f: Function, gxs: tuple) -> None:
-    """Each backward must return one gradient per input (a Variable of the input's shape,
-    or None for no gradient)."""
-    inputs = f.inputs
-    if len(gxs) != len(inputs):
-        raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} gradients '
-                         f'for {len(inputs)} inputs')
-    for i, (x, gx) in enumerate(zip(inputs, gxs)):
-        if gx is None:
-            continue
-        if not isinstance(gx, Variable):
-            raise TypeError(f'{type(f).__name__}.backward returned a {type(gx).__name__} '
-                            f'for input {i}; gradients must be Variables')
-        if gx.data.shape != x.data.shape:
-            raise ValueError(f'{type(f).__name__}.backward returned a gradient of shape '
-                             f'{gx.data.shape} for input {i} of shape {x.data.shape}')
+def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
+    """The error for a backward that returned a wrong gradient for input i."""
+    name = type(f).__name__
+    if not isinstance(gx, Variable):
+        return TypeError(f'{name}.backward returned a {type(gx).__name__} for input {i}; '
+                         'gradients must be Variables')
+    return ValueError(f'{name}.backward returned a gradient of shape {gx.data.shape} '
+                      f'for input {i} of shape {x.data.shape}')
 
 
 class Parameter(Variable):
@@ -370,7 +367,7 @@ class Function:
         inputs = [x if isinstance(x, Variable) else Variable(as_array(x)) for x in inputs]
         ys = self.forward(*[x.data for x in inputs])
         if type(ys) is not tuple:  # one output, the common case, without the lists
-            y = Variable(as_array(ys))
+            y = Variable(ys if type(ys) is np.ndarray else as_array(ys))
             if _config.enable_backprop:
                 self.generation = (inputs[0].generation if len(inputs) == 1
                                    else max([x.generation for x in inputs]))
