@@ -48,6 +48,7 @@ def tanh_graph(order: int = 4):
 
 
 def demo(out: str) -> int:
+    """Print the Newton run and draw the tanh graph into the folder ``out``."""
     from zerograd import utils
     print("Newton's method on y = x^4 - 2x^2 from x = 2 (second derivative by double backprop):")
     for i, x in enumerate(newton_demo()):
@@ -68,6 +69,7 @@ def demo(out: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``zerograd`` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog='zerograd', description=__doc__.split('\n')[0])
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     demo_parser = commands.add_parser('demo', help="the book's Newton's method and a graph picture")

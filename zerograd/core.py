@@ -447,6 +447,8 @@ def _sum_to(gx: Variable, shape: tuple) -> Variable:
 
 
 class Add(Function):
+    """y = x0 + x1, broadcasting; the gradients are summed back to each shape."""
+
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
         try:
@@ -459,6 +461,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    """y = x0 - x1, broadcasting."""
+
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
         try:
@@ -471,6 +475,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """y = x0 * x1, broadcasting: gx0 = gy x1, gx1 = gy x0."""
+
     def forward(self, x0, x1):
         try:
             return x0 * x1
@@ -483,6 +489,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    """y = x0 / x1, broadcasting: gx0 = gy / x1, gx1 = -gy x0 / x1 ** 2."""
+
     def forward(self, x0, x1):
         try:
             return x0 / x1
@@ -497,6 +505,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    """y = -x."""
+
     def forward(self, x):
         return -x
 

@@ -25,6 +25,8 @@ def _data(x: Any) -> Any:
 # Elementwise
 # =============================================================================
 class Sin(Function):
+    """y = sin(x); gx = gy cos(x)."""
+
     def forward(self, x):
         return get_array_module(x).sin(x)
 
@@ -39,6 +41,8 @@ def sin(x: Any) -> Variable:
 
 
 class Cos(Function):
+    """y = cos(x); gx = -gy sin(x)."""
+
     def forward(self, x):
         return get_array_module(x).cos(x)
 
@@ -53,6 +57,8 @@ def cos(x: Any) -> Variable:
 
 
 class Tanh(Function):
+    """y = tanh(x); gx = gy (1 - y ** 2)."""
+
     def forward(self, x):
         return get_array_module(x).tanh(x)
 
@@ -67,6 +73,8 @@ def tanh(x: Any) -> Variable:
 
 
 class Exp(Function):
+    """y = exp(x); gx = gy y."""
+
     def forward(self, x):
         return get_array_module(x).exp(x)
 
@@ -81,6 +89,8 @@ def exp(x: Any) -> Variable:
 
 
 class Log(Function):
+    """y = log(x); gx = gy / x."""
+
     def forward(self, x):
         return get_array_module(x).log(x)
 
@@ -95,6 +105,8 @@ def log(x: Any) -> Variable:
 
 
 class Square(Function):
+    """y = x ** 2; gx = 2 x gy."""
+
     def forward(self, x):
         return x * x
 
@@ -109,6 +121,8 @@ def square(x: Any) -> Variable:
 
 
 class Sqrt(Function):
+    """y = sqrt(x); gx = gy / (2 y)."""
+
     def forward(self, x):
         return get_array_module(x).sqrt(x)
 
@@ -123,6 +137,8 @@ def sqrt(x: Any) -> Variable:
 
 
 class Abs(Function):
+    """y = |x|; gx = gy sign(x)."""
+
     def forward(self, x):
         return get_array_module(x).abs(x)
 
@@ -138,6 +154,8 @@ def abs(x: Any) -> Variable:
 
 
 class Cast(Function):
+    """y = x in another dtype; the gradient goes back in x's dtype."""
+
     def __init__(self, dtype: Any) -> None:
         self.dtype = dtype
 
@@ -161,6 +179,8 @@ def cast(x: Any, dtype: Any) -> Variable:
 # Shape
 # =============================================================================
 class Reshape(Function):
+    """y = x with a new shape; gx = gy reshaped back."""
+
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
@@ -193,6 +213,8 @@ def reshape(x: Any, shape: Any) -> Variable:
 
 
 class Transpose(Function):
+    """y = x with permuted axes; gx = gy with the inverse permutation."""
+
     def __init__(self, axes: tuple | None = None) -> None:
         self.axes = axes
 
@@ -218,6 +240,8 @@ def transpose(x: Any, axes: Any = None) -> Variable:
 
 
 class BroadcastTo(Function):
+    """y = x broadcast to a shape; gx = sum_to(gy, x.shape)."""
+
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
@@ -245,6 +269,8 @@ def broadcast_to(x: Any, shape: Any) -> Variable:
 
 
 class SumTo(Function):
+    """y = x summed to a shape; gx = broadcast_to(gy, x.shape)."""
+
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
@@ -272,6 +298,8 @@ def sum_to(x: Any, shape: Any) -> Variable:
 
 
 class GetItem(Function):
+    """y = x[slices]; gx scatters gy back (GetItemGrad)."""
+
     def __init__(self, slices: Any) -> None:
         self.slices = slices
 
@@ -359,6 +387,8 @@ def _normalize_axis(op: str, axis: Any, ndim: int, shape: tuple) -> tuple | None
 
 
 class Sum(Function):
+    """y = sum of x over axes; gx = gy broadcast back to x's shape."""
+
     def __init__(self, axis: tuple | None, keepdims: bool) -> None:
         self.axis = axis
         self.keepdims = keepdims
@@ -379,6 +409,8 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
 
 
 class Max(Function):
+    """y = max of x over axes; gx goes to every element equal to the maximum."""
+
     def __init__(self, axis: tuple | None, keepdims: bool) -> None:
         self.axis = axis
         self.keepdims = keepdims
@@ -397,6 +429,8 @@ class Max(Function):
 
 
 class Min(Max):
+    """y = min of x over axes; gx goes to every element equal to the minimum."""
+
     def forward(self, x):
         return x.min(axis=self.axis, keepdims=self.keepdims)
 
@@ -480,6 +514,8 @@ mean = average
 # Activations
 # =============================================================================
 class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)); gx = gy y (1 - y)."""
+
     def forward(self, x):
         xp = get_array_module(x)
         # 0.5 tanh(0.5 x) + 0.5 equals 1 / (1 + exp(-x)) and never overflows.
@@ -505,6 +541,8 @@ def sigmoid_simple(x: Any) -> Variable:
 
 
 class ReLU(Function):
+    """y = max(x, 0); gx = gy where x > 0."""
+
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
 
@@ -519,6 +557,8 @@ def relu(x: Any) -> Variable:
 
 
 class LeakyReLU(Function):
+    """y = x if x > 0 else slope x."""
+
     def __init__(self, slope: float) -> None:
         self.slope = slope
 
@@ -539,6 +579,8 @@ def leaky_relu(x: Any, slope: float = 0.2) -> Variable:
 
 
 class Clip(Function):
+    """y = clip(x, x_min, x_max); gx = gy where x is inside."""
+
     def __init__(self, x_min: float, x_max: float) -> None:
         self.x_min = x_min
         self.x_max = x_max
@@ -624,6 +666,8 @@ def linear_simple(x: Any, W: Any, b: Any = None) -> Variable:
 # Softmax and losses
 # =============================================================================
 class Softmax(Function):
+    """y = softmax(x) along an axis; gx = y gy - y sum(y gy)."""
+
     def __init__(self, axis: int = 1) -> None:
         self.axis = axis
 
@@ -671,6 +715,8 @@ def _log_softmax(x: Any, axis: int) -> Any:
 
 
 class LogSoftmax(Function):
+    """y = log softmax(x) along an axis; gx = gy - softmax(x) sum(gy)."""
+
     def __init__(self, axis: int = 1) -> None:
         self.axis = axis
 
@@ -695,6 +741,8 @@ def _check_same_shape(op: str, x0: Any, x1: Any) -> None:
 
 
 class MeanSquaredError(Function):
+    """y = sum((x0 - x1) ** 2) / len(x0)."""
+
     def forward(self, x0, x1):
         diff = x0 - x1
         return (diff * diff).sum() / diff.dtype.type(len(diff))
@@ -740,6 +788,8 @@ def _check_labels(op: str, x: Variable, t: Any) -> np.ndarray:
 
 
 class SoftmaxCrossEntropy(Function):
+    """y = mean over the batch of -log softmax(x)[t]; gx = (softmax(x) - onehot(t)) gy / N."""
+
     def forward(self, x, t):
         N = x.shape[0]
         log_p = _log_softmax(x, axis=1)[np.arange(N), t]
@@ -935,6 +985,8 @@ def embed_id(x: Any, W: Any) -> Variable:
 # Joining
 # =============================================================================
 class Concat(Function):
+    """y = the inputs joined along an axis; each gx is its slice of gy."""
+
     def __init__(self, axis: int) -> None:
         self.axis = axis
 
@@ -966,6 +1018,8 @@ def concat(xs: Any, axis: int = 0) -> Variable:
 
 
 class Stack(Function):
+    """y = the inputs stacked along a new axis; each gx is its slice of gy."""
+
     def __init__(self, axis: int) -> None:
         self.axis = axis
 
