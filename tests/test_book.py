@@ -6,7 +6,39 @@ import pytest
 
 import zerograd.functions as F
 from zerograd import Variable, utils
-from zerograd.cli import newton_demo, tanh_graph
+
+
+def newton_demo():
+    """Newton's method on x^4 - 2x^2 from x = 2, the second derivative by double backprop
+    (step 33). Returns the 8 iterates."""
+    x = Variable(np.array(2.0))
+    iterates = []
+    for _ in range(8):
+        iterates.append(float(x.data))
+        y = x ** 4 - 2 * x ** 2
+        x.cleargrad()
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+        gx2 = x.grad
+        x.data = x.data - gx.data / gx2.data
+    return iterates
+
+
+def tanh_graph(order):
+    """The ``order``-th derivative of tanh at x = 1, by repeated backward (step 35)."""
+    x = Variable(np.array(1.0), name='x')
+    y = F.tanh(x)
+    y.name = 'y'
+    y.backward(create_graph=True)
+    for _ in range(order - 1):
+        gx = x.grad
+        x.cleargrad()
+        gx.backward(create_graph=True)
+    gx = x.grad
+    gx.name = f'gx{order}'
+    return gx
 
 
 def sphere(x, y):

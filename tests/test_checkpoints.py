@@ -286,3 +286,25 @@ def test_npz_suffix_is_added(tmp_path):
     assert os.listdir(tmp_path) == ['ckpt.npz']
     assert checkpoints.load(str(tmp_path / 'ckpt'), new_model(), MomentumSGD()) == {'epoch': 1}
     assert zipfile.is_zipfile(tmp_path / 'ckpt.npz')
+
+
+def test_random_state_saved_and_restored_only_when_asked(tmp_path):
+    from zerograd import checkpoints, optimizers
+    from zerograd.models import MLP
+    np.random.seed(3)
+    model = MLP((4, 2))
+    model(np.zeros((1, 3), dtype=np.float32))
+    optimizer = optimizers.SGD().setup(model)
+    path = str(tmp_path / 'c.npz')
+    checkpoints.save(path, model, optimizer, random_state=True, epoch=1)
+    expected = np.random.rand(3)  # the draws that follow the saved state
+    np.random.seed(99)
+    after_seed = np.random.get_state()[1].copy()
+    checkpoints.load(path, MLP((4, 2)), optimizers.SGD())  # not asked: untouched
+    assert np.array_equal(np.random.get_state()[1], after_seed)
+    checkpoints.load(path, MLP((4, 2)), optimizers.SGD(), random_state=True)
+    np.testing.assert_array_equal(np.random.rand(3), expected)
+    plain = str(tmp_path / 'plain.npz')
+    checkpoints.save(plain, model, optimizer)
+    with pytest.raises(ValueError, match='holds no random state'):
+        checkpoints.load(plain, MLP((4, 2)), optimizers.SGD(), random_state=True)

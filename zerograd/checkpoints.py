@@ -23,6 +23,7 @@ The file is one compressed ``.npz`` of plain arrays (no pickle; read with
     optimizer_hyperparams/<name>   0-d float: each hyper-parameter ('alpha', 'beta1', ...)
     optimizer/<key>                the optimizer's state_dict() ('m/l0/W', 't', ...)
     extra/<name>                   0-d arrays: the extras passed to save (epoch=3)
+    random/<field>                 NumPy's global generator state (random_state=True only)
 """
 from __future__ import annotations
 
@@ -39,9 +40,12 @@ FORMAT_VERSION = 1
 _EXTRA_TYPES = (bool, int, float, str, np.bool_, np.integer, np.floating, np.str_)
 
 
-def save(path: str, model: Any, optimizer: Optimizer | None = None, **extra: Any) -> None:
+def save(path: str, model: Any, optimizer: Optimizer | None = None, *,
+         random_state: bool = False, **extra: Any) -> None:
     """Write ``model``'s weights, ``optimizer``'s state and hyper-parameters (if given) and
     the ``extra`` numbers (int, float, bool or str, e.g. ``epoch=5``) to one ``.npz`` file.
+    With ``random_state=True`` the state of NumPy's global generator is saved too (shuffling
+    and dropout draw from it), so ``load(..., random_state=True)`` resumes bit for bit.
 
     ``.npz`` is appended to ``path`` when missing. The file is written under a temporary
     name in the same folder and renamed, so a crash never leaves a broken checkpoint.
@@ -62,6 +66,13 @@ def save(path: str, model: Any, optimizer: Optimizer | None = None, **extra: Any
             arrays[f'optimizer_hyperparams/{name}'] = np.array(value, dtype=np.float64)
         for key, value in optimizer.state_dict().items():
             arrays[f'optimizer/{key}'] = value
+    if random_state:
+        kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+        arrays['random/kind'] = np.array(kind)
+        arrays['random/keys'] = keys
+        arrays['random/pos'] = np.array(pos)
+        arrays['random/has_gauss'] = np.array(has_gauss)
+        arrays['random/cached_gaussian'] = np.array(cached_gaussian)
     for name, value in extra.items():
         if not isinstance(value, _EXTRA_TYPES):
             raise TypeError(f'checkpoints.save: extra {name!r} must be an int, float, bool or '
@@ -70,9 +81,12 @@ def save(path: str, model: Any, optimizer: Optimizer | None = None, **extra: Any
     _atomic_savez(path, arrays)
 
 
-def load(path: str, model: Any, optimizer: Optimizer | None = None) -> dict[str, Any]:
+def load(path: str, model: Any, optimizer: Optimizer | None = None, *,
+         random_state: bool = False) -> dict[str, Any]:
     """Restore a checkpoint written by ``save`` into ``model`` (and ``optimizer``); return
-    the extras as a dict of Python scalars (``{'epoch': 5}``).
+    the extras as a dict of Python scalars (``{'epoch': 5}``). With ``random_state=True``
+    NumPy's global generator is set back to the state saved with the checkpoint (an error
+    if none was saved); without it the caller's generator is left alone.
 
     ``model`` and ``optimizer`` are new or used objects of the same architecture and
     optimizer class as those saved; lazily created weights need no forward pass first. An
@@ -93,7 +107,8 @@ def load(path: str, model: Any, optimizer: Optimizer | None = None) -> dict[str,
         raise ValueError(f'checkpoints.load: {path!r} has checkpoint format {version!r}; this '
                          f'zerograd reads format {FORMAT_VERSION}')
     groups: dict[str, dict[str, np.ndarray]] = {'model': {}, 'optimizer': {},
-                                                'optimizer_hyperparams': {}, 'extra': {}}
+                                                'optimizer_hyperparams': {}, 'extra': {},
+                                                'random': {}}
     for name, value in arrays.items():
         group, _, key = name.partition('/')
         if group in groups and key:
@@ -142,12 +157,24 @@ def load(path: str, model: Any, optimizer: Optimizer | None = None) -> dict[str,
                 optimizer.target = None
             raise
 
+    saved_random = groups['random']
+    if random_state:
+        if sorted(saved_random) != ['cached_gaussian', 'has_gauss', 'keys', 'kind', 'pos']:
+            raise ValueError(f'checkpoints.load: {path!r} holds no random state (save it with '
+                             'random_state=True)')
+        rng_state = (str(saved_random['kind']), saved_random['keys'].astype(np.uint32),
+                     int(saved_random['pos']), int(saved_random['has_gauss']),
+                     float(saved_random['cached_gaussian']))
+        np.random.RandomState().set_state(rng_state)  # checks the state before it is used
+
     # -- then change things --------------------------------------------------------------
     model._set_weights(model_arrays)
     if optimizer is not None:
         for name, value in hyperparams.items():
             setattr(optimizer, name, value)
         optimizer.load_state_dict(groups['optimizer'])
+    if random_state:
+        np.random.set_state(rng_state)
     return extras
 
 

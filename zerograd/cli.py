@@ -1,84 +1,175 @@
 """The ``zerograd`` command (also ``python -m zerograd``).
 
-    zerograd demo [--out DIR]   the book's Newton's method and a picture of a graph
+    zerograd demo [--out DIR] [--epochs N] [--quiet]
+    zerograd train RECIPE [--epochs N] [--batch-size N] [--lr LR] [--seed N] [--out DIR]
+                          [--resume] [--quiet]
+    zerograd info
+
+Errors (a bad option, an unknown recipe, missing data) are one line on stderr and a
+non-zero exit status, never a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import platform
+import shutil
 import sys
 
-import numpy as np
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> None:
+        raise _UsageError(f'{self.prog}: {message} (see {self.prog} --help)')
 
 
-def newton_demo() -> list[float]:
-    """Minimise x^4 - 2x^2 from x = 2 with Newton's method, the second derivative coming
-    from ``backward(create_graph=True)`` (the book's step 33). Returns the 8 iterates."""
-    from zerograd import Variable
-    x = Variable(np.array(2.0))
-    iterates = []
-    for _ in range(8):
-        iterates.append(float(x.data))
-        y = x ** 4 - 2 * x ** 2
-        x.cleargrad()
-        y.backward(create_graph=True)
-        gx = x.grad
-        x.cleargrad()
-        gx.backward()
-        gx2 = x.grad
-        x.data = x.data - gx.data / gx2.data
-    return iterates
+class _UsageError(Exception):
+    pass
 
 
-def tanh_graph(order: int = 4):
-    """The graph of the ``order``-th derivative of tanh at x = 1 (the book's step 35)."""
-    import zerograd.functions as F
-    from zerograd import Variable
-    x = Variable(np.array(1.0), name='x')
-    y = F.tanh(x)
-    y.name = 'y'
-    y.backward(create_graph=True)
-    for _ in range(order - 1):
-        gx = x.grad
-        x.cleargrad()
-        gx.backward(create_graph=True)
-    gx = x.grad
-    gx.name = f'gx{order}'
-    return gx
-
-
-def demo(out: str) -> int:
-    """Print the Newton run and draw the tanh graph into the folder ``out``."""
-    from zerograd import utils
-    print("Newton's method on y = x^4 - 2x^2 from x = 2 (second derivative by double backprop):")
-    for i, x in enumerate(newton_demo()):
-        print(f'  {i} {x!r}')
-    os.makedirs(out, exist_ok=True)
-    gx = tanh_graph(4)
-    path = os.path.join(out, 'tanh_4th_derivative.png')
-    dot_path = os.path.join(out, 'tanh_4th_derivative.dot')
-    with open(dot_path, 'w') as file:
-        file.write(utils.get_dot_graph(gx, verbose=False))
+def _positive_int(text: str) -> int:
     try:
-        utils.plot_dot_graph(gx, verbose=False, to_file=path)
-    except RuntimeError as error:
-        print(f'The graph is in {dot_path}; no picture: {error}')
-        return 0
-    print(f'The graph of the 4th derivative of tanh: {path}')
-    return 0
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {value}')
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``zerograd``."""
+    from zerograd import recipes
+    parser = _Parser(prog='zerograd', description='zerograd: the framework of "Deep Learning '
+                     'from Scratch 3", complete, correct and fast.')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
+
+    demo = commands.add_parser('demo', help='train an MLP on real MNIST digits, with pictures')
+    demo.add_argument('--out', default='zerograd-demo', help='output folder (zerograd-demo)')
+    demo.add_argument('--epochs', type=_positive_int, help='epochs (5)')
+    demo.add_argument('--seed', type=int, default=0, help='NumPy seed (0)')
+    demo.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
+
+    names = ', '.join(sorted(recipes.RECIPES))
+    train = commands.add_parser('train', help=f"run one of the book's experiments: {names}")
+    train.add_argument('recipe', metavar='RECIPE', help=f'one of: {names}')
+    train.add_argument('--epochs', type=_positive_int, help="epochs (the recipe's default)")
+    train.add_argument('--batch-size', type=_positive_int, help="batch size (the recipe's)")
+    train.add_argument('--lr', type=_positive_float, help="learning rate (the recipe's)")
+    train.add_argument('--seed', type=int, default=0, help='NumPy seed (0)')
+    train.add_argument('--out', help='output folder (zerograd-RECIPE)')
+    train.add_argument('--resume', action='store_true',
+                       help='continue from the last checkpoint in the output folder')
+    train.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
+
+    commands.add_parser('info', help='versions, optional extras, GPU, data folder')
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``zerograd`` command; returns the exit status."""
-    parser = argparse.ArgumentParser(prog='zerograd', description=__doc__.split('\n')[0])
-    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
-    demo_parser = commands.add_parser('demo', help="the book's Newton's method and a graph picture")
-    demo_parser.add_argument('--out', default='zerograd-demo', help='output folder')
-    args = parser.parse_args(argv)
+    """Run the ``zerograd`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command == 'info':
+            print(info())
+            return 0
+        return _train(args)
+    except _UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('zerograd: interrupted', file=sys.stderr)
+        return 130
+    except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f'zerograd: error: {message}', file=sys.stderr)
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from zerograd import recipes
+    if args.command == 'train' and args.recipe not in recipes.RECIPES:
+        raise _UsageError(f'zerograd train: unknown recipe {args.recipe!r}; the recipes are: '
+                          f'{", ".join(sorted(recipes.RECIPES))}')
+    options = recipes.Options(epochs=args.epochs, seed=args.seed, quiet=args.quiet,
+                              out=args.out or 'zerograd-demo')
     if args.command == 'demo':
-        return demo(args.out)
-    parser.print_help()
-    return 2
+        result = recipes.demo(options)
+    else:
+        options.batch_size, options.lr, options.resume = args.batch_size, args.lr, args.resume
+        options.out = args.out or f'zerograd-{args.recipe}'
+        result = recipes.run(args.recipe, options)
+    final = result['final']
+    if 'test_accuracy' in final:
+        print(f'test accuracy {final["test_accuracy"]:.4f}')
+    elif 'train_loss' in final:
+        print(f'final loss {final["train_loss"]:.6f}')
+    print('wrote ' + ', '.join(result['files']))
+    return 0
+
+
+# =============================================================================
+# zerograd info
+# =============================================================================
+_EXTRAS = [('matplotlib', 'plot'), ('PIL', 'image'), ('tqdm', 'progress'), ('cupy', 'gpu'),
+           ('onnx', 'onnx'), ('torch', 'dev')]
+
+
+def _version(module_name: str) -> str | None:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:  # not installed, or broken: either way not usable
+        return None
+    return getattr(module, '__version__', 'installed')
+
+
+def _blas() -> str:
+    import numpy as np
+    try:
+        config = np.show_config(mode='dicts')
+        blas = config['Build Dependencies']['blas']
+        return f'{blas.get("name", "?")} {blas.get("version", "")}'.strip()
+    except Exception:  # NumPy < 1.25 has no mode='dicts'
+        return 'unknown'
+
+
+def info() -> str:
+    """The text of ``zerograd info``."""
+    import numpy as np
+
+    import zerograd
+    from zerograd import cuda, utils
+    lines = [f'zerograd {zerograd.__version__}',
+             f'Python {platform.python_version()} ({sys.executable})',
+             f'NumPy {np.__version__} (BLAS: {_blas()})',
+             'optional extras:']
+    for module_name, extra in _EXTRAS:
+        version = _version(module_name)
+        lines.append(f'  {module_name:11s} {version or "not installed":14s} [{extra}]')
+    dot = shutil.which('dot')
+    lines.append(f'  {"graphviz":11s} {"dot at " + dot if dot else "not installed":14s} '
+                 '(apt-get install graphviz)')
+    lines.append(f'GPU: {"available" if cuda.gpu_available() else "not available"}')
+    data = os.environ.get('ZEROGRAD_DATA') or utils.cache_dir
+    lines.append(f'data folder: {data}' + ('' if os.environ.get('ZEROGRAD_DATA')
+                                            else ' (set ZEROGRAD_DATA to change it)'))
+    return '\n'.join(lines)
 
 
 if __name__ == '__main__':

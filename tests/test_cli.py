@@ -1,0 +1,86 @@
+"""The zerograd command: errors are one line, info, and the recipes (short runs)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
+
+
+def zerograd(*args, cwd, env=None):
+    """Run ``python -m zerograd ARGS`` offline; return (exit status, stdout, stderr)."""
+    environment = dict(os.environ, PYTHONPATH=ROOT, ZEROGRAD_OFFLINE='1')
+    environment.update(env or {})
+    result = subprocess.run([sys.executable, '-m', 'zerograd', *args], cwd=cwd,
+                            env=environment, capture_output=True, text=True, timeout=600)
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize('args, message', [
+    (['train', 'nope'], "zerograd train: unknown recipe 'nope'; the recipes are: mnist-mlp, "
+                        'sin-regression, spiral'),
+    (['train', 'spiral', '--epochs', 'abc'], "argument --epochs: expected a positive integer, "
+                                             "got 'abc'"),
+    (['train', 'spiral', '--epochs', '0'], 'argument --epochs: expected a positive integer, got 0'),
+    (['train', 'spiral', '--lr', '-1'], 'argument --lr: expected a positive number, got -1.0'),
+    (['train', 'spiral', '--bogus'], 'unrecognized arguments: --bogus'),
+    (['fly'], "argument COMMAND: invalid choice: 'fly'"),
+    (['train'], 'the following arguments are required: RECIPE'),
+])
+def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
+    status, out, err = zerograd(*args, cwd=tmp_path)
+    assert status == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_resume_without_a_checkpoint_is_one_line(tmp_path):
+    status, _, err = zerograd('train', 'spiral', '--resume', '--out', 'run', cwd=tmp_path)
+    assert status == 1
+    assert err.strip().startswith('zerograd: error: no checkpoint to resume from')
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_info(tmp_path):
+    status, out, _ = zerograd('info', cwd=tmp_path, env={'ZEROGRAD_DATA': str(tmp_path)})
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].startswith('zerograd 0.')
+    assert any(line.startswith(f'NumPy {np.__version__} (BLAS: ') for line in lines)
+    assert any(line.strip().startswith('matplotlib') for line in lines)
+    assert 'GPU: not available' in out or 'GPU: available' in out
+    assert f'data folder: {tmp_path}' in out
+
+
+def test_train_spiral_and_resume_exactly(tmp_path):
+    status, out, err = zerograd('train', 'spiral', '--epochs', '100', '--out', 'straight',
+                                cwd=tmp_path)
+    assert status == 0, err
+    assert 'epoch 100  train loss' in out and out.splitlines()[-2].startswith('test accuracy')
+    for name in ('weights.npz', 'checkpoint.npz', 'history.json', 'curves.png',
+                 'decision_boundary.png'):
+        assert (tmp_path / 'straight' / name).exists(), name
+    assert zerograd('train', 'spiral', '--epochs', '50', '--out', 'split', cwd=tmp_path)[0] == 0
+    status, out, err = zerograd('train', 'spiral', '--epochs', '100', '--out', 'split',
+                                '--resume', cwd=tmp_path)
+    assert status == 0, err
+    assert 'resumed after epoch 50' in out
+    with np.load(tmp_path / 'straight' / 'weights.npz') as a, \
+            np.load(tmp_path / 'split' / 'weights.npz') as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_train_sin_regression(tmp_path):
+    status, out, err = zerograd('train', 'sin-regression', '--epochs', '3000', '--quiet',
+                                '--out', 'sin', cwd=tmp_path)
+    assert status == 0, err
+    final_loss = float(out.split('final loss')[1].split()[0])
+    # The book's step 44-46 run: loss 0.23722 at iteration 3000 (full batch, seed 0).
+    assert final_loss == pytest.approx(0.23722, abs=2e-4)
+    assert (tmp_path / 'sin' / 'fit.png').exists()

@@ -1,0 +1,235 @@
+"""The book's experiments as recipes for ``zerograd train RECIPE`` (and ``zerograd demo``).
+
+A recipe is a function of an ``Options`` that builds the data, the model and the
+optimizer, trains with ``training.fit`` and writes its pictures into ``options.out``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import zerograd.functions as F
+from zerograd import datasets, optimizers, training
+from zerograd.dataloaders import DataLoader
+from zerograd.models import MLP
+
+
+@dataclass
+class Options:
+    """What a recipe may be told; None means the recipe's own default."""
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    out: str = 'zerograd-out'
+    resume: bool = False
+    quiet: bool = False
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class Recipe:
+    name: str
+    help: str
+    run: Callable[[Options], dict]
+    epochs: int
+    batch_size: int
+    lr: float
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def recipe(name: str, help: str, epochs: int, batch_size: int, lr: float) -> Callable:
+    """Register a recipe function under ``name`` with its default hyper-parameters."""
+    def register(run: Callable[[Options], dict]) -> Callable[[Options], dict]:
+        RECIPES[name] = Recipe(name, help, run, epochs, batch_size, lr)
+        return run
+    return register
+
+
+def run(name: str, options: Options) -> dict:
+    """Run the recipe ``name``; returns its results (final metrics, files written)."""
+    if name not in RECIPES:
+        raise KeyError(f'unknown recipe {name!r}; the recipes are: {", ".join(sorted(RECIPES))}')
+    chosen = RECIPES[name]
+    _fill_defaults(options, chosen)
+    _prepare(options, name)
+    return chosen.run(options)
+
+
+def _fill_defaults(options: Options, chosen: Recipe) -> None:
+    for field in ('epochs', 'batch_size', 'lr'):
+        if getattr(options, field) is None:
+            setattr(options, field, getattr(chosen, field))
+
+
+def _prepare(options: Options, name: str) -> None:
+    """Check the options, make the output folder, seed NumPy's global generator."""
+    if options.epochs < 1 or options.batch_size < 1 or not options.lr > 0:
+        raise ValueError(f'{name}: epochs and batch size must be >= 1 and lr > 0, got '
+                         f'epochs={options.epochs}, batch_size={options.batch_size}, '
+                         f'lr={options.lr}')
+    os.makedirs(options.out, exist_ok=True)
+    np.random.seed(options.seed)
+
+
+def _pictures_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _finish(options: Options, model, history: training.History, files: list[str]) -> dict:
+    """Save the weights and the curves; report what was written."""
+    weights = os.path.join(options.out, 'weights.npz')
+    model.save_weights(weights)
+    files.insert(0, weights)
+    if _pictures_available():
+        files.append(training.plot_history(history, os.path.join(options.out, 'curves.png')))
+    elif not options.quiet:
+        options.log("no pictures: matplotlib is not installed (pip install 'zerograd[plot]')")
+    return {'history': history, 'final': history.records[-1] if len(history) else {},
+            'files': files}
+
+
+# =============================================================================
+# spiral (steps 48-50)
+# =============================================================================
+@recipe('spiral', "the book's steps 48-50: an MLP classifies the spiral dataset",
+        epochs=300, batch_size=30, lr=1.0)
+def spiral(options: Options) -> dict:
+    """MLP (10, 3), SGD, batch 30 on Spiral; pictures: curves, decision boundary."""
+    train_set, test_set = datasets.Spiral(train=True), datasets.Spiral(train=False)
+    train_loader = DataLoader(train_set, options.batch_size)
+    test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
+    model = MLP((10, 3))
+    optimizer = optimizers.SGD(options.lr).setup(model)
+    history = training.fit(model, optimizer, train_loader, options.epochs,
+                           test_loader=test_loader, out=options.out, resume=options.resume,
+                           quiet=options.quiet, log=options.log, log_every=50)
+    files = []
+    if _pictures_available():
+        files.append(training.plot_decision_boundary(
+            model, train_set.data, train_set.label,
+            os.path.join(options.out, 'decision_boundary.png')))
+    return _finish(options, model, history, files)
+
+
+# =============================================================================
+# mnist-mlp (step 51) and the demo
+# =============================================================================
+def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False) -> tuple:
+    """Full MNIST when it is cached or can be downloaded; otherwise the 5,000 digits that
+    ship with zerograd, with a one-line message saying so. Returns (train, test, name)."""
+    try:
+        return datasets.MNIST(train=True), datasets.MNIST(train=False), 'MNIST'
+    except OSError as error:  # not cached and not downloadable (offline, no mirror)
+        if not quiet:
+            log(f'full MNIST is not available ({type(error).__name__}); using the 5,000 '
+                'digits that ship with zerograd (MNIST5k: 4,000 train, 1,000 test)')
+        return datasets.MNIST5k(train=True), datasets.MNIST5k(train=False), 'MNIST5k'
+
+
+def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
+    train_set, test_set, name = mnist_datasets(options.log, options.quiet)
+    if not options.quiet:
+        options.log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
+    train_loader = DataLoader(train_set, options.batch_size)
+    test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
+    model = MLP(hidden + (10,), activation=F.relu)
+    optimizer = optimizers.Adam(alpha=options.lr).setup(model)
+    optimizer.add_hook(optimizers.WeightDecay(1e-4))
+    history = training.fit(model, optimizer, train_loader, options.epochs,
+                           test_loader=test_loader, out=options.out, resume=options.resume,
+                           quiet=options.quiet, log=options.log)
+    files = []
+    x, t = test_set[np.arange(min(50, len(test_set)))]
+    if _pictures_available():
+        from zerograd.core import no_grad
+        with no_grad():
+            predicted = model(x).data.argmax(axis=1)
+        images = test_set.data[:len(x)].reshape(len(x), 28, 28)
+        files.append(training.plot_digits(images, t, predicted,
+                                          os.path.join(options.out, 'digits.png')))
+    if graph:
+        files.append(_plot_graph(model, x[:1], options))
+    result = _finish(options, model, history, files)
+    result['dataset'] = name
+    return result
+
+
+def _plot_graph(model, x, options: Options) -> str:
+    """The model's graph as a PNG with Graphviz, or as a .dot file when it is missing."""
+    from zerograd import utils
+    path = os.path.join(options.out, 'graph.png')
+    try:
+        return model.plot(x, to_file=path)
+    except RuntimeError as error:  # Graphviz's dot is not installed
+        dot_path = os.path.join(options.out, 'graph.dot')
+        with open(dot_path, 'w') as file:
+            file.write(utils.get_dot_graph(model(x)))
+        if not options.quiet:
+            options.log(f'the graph is in {dot_path}; no picture: {error}')
+        return dot_path
+
+
+@recipe('mnist-mlp', "the book's step 51: MLP 1000-1000-10, ReLU, Adam, weight decay 1e-4",
+        epochs=5, batch_size=100, lr=0.001)
+def mnist_mlp(options: Options) -> dict:
+    """MLP 1000-1000-10 with ReLU, Adam and weight decay 1e-4 on MNIST; pictures: curves,
+    test digits with their predicted labels."""
+    return _train_mnist(options, (1000, 1000), graph=False)
+
+
+def demo(options: Options) -> dict:
+    """``zerograd demo``: the mnist-mlp recipe on real digits, with the model's graph too."""
+    chosen = RECIPES['mnist-mlp']
+    _fill_defaults(options, chosen)
+    _prepare(options, 'demo')
+    return _train_mnist(options, (1000, 1000), graph=True)
+
+
+# =============================================================================
+# sin-regression (steps 43-46)
+# =============================================================================
+@recipe('sin-regression', "the book's steps 43-46: an MLP fits a noisy sine (full batch)",
+        epochs=10000, batch_size=100, lr=0.2)
+def sin_regression(options: Options) -> dict:
+    """MLP (10, 1) with sigmoid, SGD on 100 noisy sine points; pictures: curves, the fit."""
+    x = np.random.rand(100, 1)
+    y = np.sin(2 * np.pi * x) + np.random.rand(100, 1)
+    data = _ArrayDataset(x, y)
+    loader = DataLoader(data, options.batch_size, shuffle=options.batch_size < len(x))
+    model = MLP((10, 1))
+    optimizer = optimizers.SGD(options.lr).setup(model)
+    history = training.fit(model, optimizer, loader, options.epochs,
+                           loss_fn=F.mean_squared_error, metric=None, out=options.out,
+                           resume=options.resume, quiet=options.quiet, log=options.log,
+                           log_every=1000)
+    files = []
+    if _pictures_available():
+        grid = np.linspace(0, 1, 200)[:, None]
+        from zerograd.core import no_grad
+        with no_grad():
+            prediction = model(grid).data
+        files.append(training.plot_curves(
+            grid, {'prediction': prediction, 'sin(2 pi x) + 0.5': np.sin(2 * np.pi * grid) + 0.5},
+            os.path.join(options.out, 'fit.png'), points=(x, y)))
+    return _finish(options, model, history, files)
+
+
+class _ArrayDataset(datasets.Dataset):
+    """A Dataset over arrays held in memory."""
+
+    def __init__(self, data: np.ndarray, label: np.ndarray) -> None:
+        self._arrays = (data, label)
+        super().__init__()
+
+    def prepare(self) -> None:
+        self.data, self.label = self._arrays
