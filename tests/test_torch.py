@@ -4,17 +4,21 @@ upstream gradient), in float64 and float32, on random inputs including broadcast
 
 Each case is one function ``fn(m, *xs)`` written once for both frameworks: ``m`` is ``ZG``
 (zerograd.functions) or ``TH`` (the same names on PyTorch), and operators work on both.
+The harness (inputs, both frameworks' derivatives, the comparison) is torch_compare.py.
 """
 import types
-import zlib
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip('torch')
+pytest.register_assert_rewrite('torch_compare')
 
 import zerograd.functions as F  # noqa: E402
 from zerograd import Variable  # noqa: E402
+from torch_compare import (  # noqa: E402
+    assert_matches_torch, case_rng, const, make_array, make_inputs, to_numpy,
+    torch_derivatives, zerograd_derivatives)
 
 
 def _torch_index(index):
@@ -24,10 +28,6 @@ def _torch_index(index):
     if isinstance(index, np.ndarray):
         return torch.from_numpy(index)
     return index
-
-
-def _torch_const(array, x):
-    return torch.as_tensor(array, dtype=x.dtype)
 
 
 ZG = F
@@ -50,13 +50,6 @@ TH = types.SimpleNamespace(
     get_item=lambda x, index: x[_torch_index(index)],
     matmul=torch.matmul,
 )
-
-
-def const(array, x):
-    """A constant operand in x's framework and dtype."""
-    if isinstance(x, torch.Tensor):
-        return _torch_const(array, x)
-    return array.astype(x.dtype)
 
 
 C23 = np.random.default_rng(7).uniform(0.5, 1.5, size=(2, 3))  # positive: divisor or base
@@ -158,91 +151,18 @@ def _index(m, index):
     return index if m is ZG else _torch_index(index)
 
 
-def _make(shape, domain, rng):
-    if domain == 'pos':
-        return rng.uniform(0.5, 2.0, size=shape)
-    if domain == 'nonzero':
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
-    return rng.uniform(-1.0, 1.0, size=shape)
-
-
-def _inputs(case_id, dtype):
-    """The case's inputs, upstream gradient gy and double-backward weights vs."""
-    fn, shapes, domain = CASES[case_id]
-    rng = np.random.default_rng(zlib.crc32(case_id.encode()))
-    xs = [_make(shape, domain, rng).astype(dtype) for shape in shapes]
-    y_shape = np.shape(fn(ZG, *[Variable(x.astype(np.float64)) for x in xs]).data)
-    gy = rng.standard_normal(y_shape).astype(dtype)
-    vs = [rng.standard_normal(x.shape).astype(dtype) for x in xs]
-    return fn, xs, gy, vs
-
-
-def _zerograd(fn, xs, gy, vs):
-    """(y, [gx], [ggx], ggy) computed by zerograd."""
-    inputs = [Variable(x.copy()) for x in xs]
-    y = fn(ZG, *inputs)
-    y.grad = Variable(gy.copy())
-    y.backward()
-    gxs = [np.zeros_like(x) if v.grad is None else v.grad.data for x, v in zip(xs, inputs)]
-
-    inputs = [Variable(x.copy()) for x in xs]
-    gy_var = Variable(gy.copy())
-    y2 = fn(ZG, *inputs)
-    y2.grad = gy_var
-    y2.backward(create_graph=True)
-    g = None
-    for x, v in zip(inputs, vs):
-        if x.grad is not None:
-            term = (x.grad * v).sum()
-            g = term if g is None else g + term
-        x.cleargrad()
-    g.backward()
-    ggxs = [np.zeros_like(x) if v.grad is None else v.grad.data for x, v in zip(xs, inputs)]
-    ggy = np.zeros_like(gy) if gy_var.grad is None else gy_var.grad.data
-    return y, gxs, ggxs, ggy
-
-
-def _torch(fn, xs, gy, vs):
-    """(y, [gx], [ggx], ggy) computed by PyTorch."""
-    inputs = [torch.tensor(x, requires_grad=True) for x in xs]
-    gy_t = torch.tensor(gy, requires_grad=True)
-    y = fn(TH, *inputs)
-    gxs = torch.autograd.grad(y, inputs, gy_t, create_graph=True, allow_unused=True)
-    gxs = [torch.zeros_like(x) if gx is None else gx for x, gx in zip(inputs, gxs)]
-    g = sum((gx * torch.from_numpy(v)).sum() for gx, v in zip(gxs, vs))
-    grads = torch.autograd.grad(g, inputs + [gy_t], allow_unused=True)
-    grads = [torch.zeros_like(x) if gr is None else gr for x, gr in zip(inputs + [gy_t], grads)]
-    return _np(y), [_np(gx) for gx in gxs], [_np(gr) for gr in grads[:-1]], _np(grads[-1])
-
-
-def _np(t):
-    return t.detach().numpy(force=True)  # force: PyTorch may return a lazy zero tensor
-
-
 TOLERANCE = {np.float64: dict(rtol=1e-9, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
 @pytest.mark.parametrize('dtype', [np.float64, np.float32], ids=['float64', 'float32'])
 @pytest.mark.parametrize('case_id', list(CASES))
 def test_against_torch(case_id, dtype):
-    fn, xs, gy, vs = _inputs(case_id, dtype)
-    y, gxs, ggxs, ggy = _zerograd(fn, xs, gy, vs)
-    ty, tgxs, tggxs, tggy = _torch(fn, xs, gy, vs)
-    tol = TOLERANCE[dtype]
-
-    assert isinstance(y, Variable)
-    assert y.dtype == dtype, f'{case_id}: {np.dtype(dtype).name} inputs gave {y.dtype}'
-    assert y.shape == ty.shape, f'{case_id}: output shape {y.shape}, torch {ty.shape}'
-    np.testing.assert_allclose(y.data, ty, **tol, err_msg=f'{case_id}: forward')
-    for i, (gx, tgx) in enumerate(zip(gxs, tgxs)):
-        assert gx.dtype == dtype, f'{case_id}: gradient of input {i} is {gx.dtype}'
-        np.testing.assert_allclose(gx, tgx, **tol,
-                                   err_msg=f'{case_id}: first derivative of input {i}')
-    for i, (ggx, tggx) in enumerate(zip(ggxs, tggxs)):
-        np.testing.assert_allclose(ggx, tggx, **tol,
-                                   err_msg=f'{case_id}: second derivative of input {i}')
-    np.testing.assert_allclose(ggy, tggy, **tol,
-                               err_msg=f'{case_id}: double backward w.r.t. the upstream grad')
+    fn = CASES[case_id][0]
+    xs, gy, vs = make_inputs(case_id, CASES[case_id], dtype, ZG)
+    ours = zerograd_derivatives(fn, ZG, xs, gy, vs, plain_first=True)
+    theirs = torch_derivatives(fn, TH, xs, gy, vs)
+    assert isinstance(ours[0], Variable)
+    assert_matches_torch(case_id, dtype, ours, theirs, TOLERANCE[dtype])
 
 
 # Third derivatives: d/dx of sum(d/dx of sum(d/dx of sum(f(x)))), recorded with create_graph.
@@ -264,7 +184,7 @@ THIRD_ORDER = {
 @pytest.mark.parametrize('case_id', list(THIRD_ORDER))
 def test_third_derivative_against_torch(case_id):
     fn, domain = THIRD_ORDER[case_id]
-    data = _make((2, 3), domain, np.random.default_rng(zlib.crc32(case_id.encode())))
+    data = make_array((2, 3), domain, case_rng(case_id))
 
     x = Variable(data.copy())
     g = fn(ZG, x).sum()
@@ -281,4 +201,4 @@ def test_third_derivative_against_torch(case_id):
         tg = torch.autograd.grad(tg, t, create_graph=True)[0].sum()
     expected = torch.autograd.grad(tg, t)[0]
 
-    np.testing.assert_allclose(x.grad.data, _np(expected), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, to_numpy(expected), rtol=1e-9, atol=1e-12)

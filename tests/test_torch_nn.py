@@ -5,18 +5,21 @@ running mean and variance are compared too.
 
 Each case is one function ``fn(m, *xs)`` written once for both frameworks: ``m`` is ``ZG``
 (zerograd.functions) or ``TH`` (the same names and conventions on PyTorch).
+The harness (inputs, both frameworks' derivatives, the comparison) is torch_compare.py.
 """
 import types
-import zlib
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip('torch')
 tF = torch.nn.functional
+pytest.register_assert_rewrite('torch_compare')
 
 import zerograd.functions as F  # noqa: E402
-from zerograd import Variable  # noqa: E402
+from torch_compare import (  # noqa: E402
+    assert_matches_torch, const, make_inputs, to_numpy, torch_derivatives,
+    zerograd_derivatives)
 
 EPS = 2e-5  # batch_norm's default eps
 
@@ -66,13 +69,6 @@ TH = types.SimpleNamespace(
 )
 
 
-def _const(array, x):
-    """A constant operand in x's framework and dtype."""
-    if isinstance(x, torch.Tensor):
-        return torch.as_tensor(array, dtype=x.dtype)
-    return array.astype(x.dtype)
-
-
 _rng = np.random.default_rng(11)
 T5 = _rng.integers(0, 4, size=5)  # class ids for 5 rows of 4 scores
 T51 = _rng.integers(0, 2, size=(5, 1)).astype(np.float64)  # 0/1 labels
@@ -93,7 +89,7 @@ CASES = {
     'clip': (lambda m, x: m.clip(x, -0.5, 0.5), [(3, 4)], 'clip'),
     'linear': (lambda m, x, W, b: m.linear(x, W, b), [(5, 3), (3, 4), (4,)], 'any'),
     'linear without b': (lambda m, x, W: m.linear(x, W), [(5, 3), (3, 4)], 'any'),
-    'linear ndarray x': (lambda m, W, b: m.linear(_const(X53, W), W, b), [(3, 4), (4,)], 'any'),
+    'linear ndarray x': (lambda m, W, b: m.linear(const(X53, W), W, b), [(3, 4), (4,)], 'any'),
     'softmax': (lambda m, x: m.softmax(x), [(5, 4)], 'scores'),
     'softmax axis=0': (lambda m, x: m.softmax(x, 0), [(5, 4)], 'scores'),
     'softmax 3-D axis=-1': (lambda m, x: m.softmax(x, -1), [(2, 3, 4)], 'scores'),
@@ -127,67 +123,6 @@ CASES = {
 }
 
 
-def _make(shape, domain, rng):
-    if domain == 'scores':
-        return rng.uniform(-3.0, 3.0, size=shape)
-    if domain == 'kinkless':
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.5, size=shape)
-    if domain == 'clip':
-        x = rng.uniform(-0.9, 0.9, size=shape)
-        return np.where(np.abs(x) < 0.5, x * 0.8, np.sign(x) * (np.abs(x) + 0.1))
-    if domain == 'prob':
-        return rng.uniform(0.05, 0.95, size=shape)
-    return rng.uniform(-1.0, 1.0, size=shape)
-
-
-def _inputs(case_id, dtype):
-    """The case's inputs, upstream gradient gy and double-backward weights vs."""
-    fn, shapes, domain = CASES[case_id]
-    rng = np.random.default_rng(zlib.crc32(case_id.encode()))
-    xs = [_make(shape, domain, rng).astype(dtype) for shape in shapes]
-    y_shape = np.shape(fn(ZG, *[Variable(x.astype(np.float64)) for x in xs]).data)
-    gy = rng.standard_normal(y_shape).astype(dtype)
-    vs = [rng.standard_normal(x.shape).astype(dtype) for x in xs]
-    return fn, xs, gy, vs
-
-
-def _zerograd(fn, xs, gy, vs):
-    """(y, [gx], [ggx], ggy) computed by zerograd, in one backward with create_graph."""
-    inputs = [Variable(x.copy()) for x in xs]
-    gy_var = Variable(gy.copy())
-    y = fn(ZG, *inputs)
-    y.grad = gy_var
-    y.backward(create_graph=True)
-    gxs = [x.grad for x in inputs]
-    for x in inputs:
-        x.cleargrad()
-    g = None
-    for gx, v in zip(gxs, vs):
-        if gx is not None:
-            g = (gx * v).sum() if g is None else g + (gx * v).sum()
-    g.backward()
-    zeros_or = lambda a, v: np.zeros_like(a) if v is None else v.data  # noqa: E731
-    return (y, [zeros_or(x, gx) for x, gx in zip(xs, gxs)],
-            [zeros_or(x, v.grad) for x, v in zip(xs, inputs)], zeros_or(gy, gy_var.grad))
-
-
-def _torch(fn, xs, gy, vs):
-    """(y, [gx], [ggx], ggy) computed by PyTorch."""
-    inputs = [torch.tensor(x, requires_grad=True) for x in xs]
-    gy_t = torch.tensor(gy, requires_grad=True)
-    y = fn(TH, *inputs)
-    gxs = torch.autograd.grad(y, inputs, gy_t, create_graph=True, allow_unused=True)
-    gxs = [torch.zeros_like(x) if gx is None else gx for x, gx in zip(inputs, gxs)]
-    g = sum((gx * torch.from_numpy(v)).sum() for gx, v in zip(gxs, vs))
-    grads = torch.autograd.grad(g, inputs + [gy_t], allow_unused=True)
-    grads = [torch.zeros_like(x) if gr is None else gr for x, gr in zip(inputs + [gy_t], grads)]
-    return _np(y), [_np(gx) for gx in gxs], [_np(gr) for gr in grads[:-1]], _np(grads[-1])
-
-
-def _np(t):
-    return t.detach().numpy(force=True)  # force: PyTorch may return a lazy zero tensor
-
-
 # float32: losses and batch norm sum many rounded terms, and second derivatives of batch
 # norm cancel large ones, so a few float32 spacings of the largest term.
 TOLERANCE = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=1e-4, atol=1e-5)}
@@ -196,23 +131,11 @@ TOLERANCE = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=1e-4
 @pytest.mark.parametrize('dtype', [np.float64, np.float32], ids=['float64', 'float32'])
 @pytest.mark.parametrize('case_id', list(CASES))
 def test_against_torch(case_id, dtype):
-    fn, xs, gy, vs = _inputs(case_id, dtype)
-    y, gxs, ggxs, ggy = _zerograd(fn, xs, gy, vs)
-    ty, tgxs, tggxs, tggy = _torch(fn, xs, gy, vs)
-    tol = TOLERANCE[dtype]
-
-    assert y.dtype == dtype, f'{case_id}: {np.dtype(dtype).name} inputs gave {y.dtype}'
-    assert y.shape == ty.shape, f'{case_id}: output shape {y.shape}, torch {ty.shape}'
-    np.testing.assert_allclose(y.data, ty, **tol, err_msg=f'{case_id}: forward')
-    for i, (gx, tgx) in enumerate(zip(gxs, tgxs)):
-        assert gx.dtype == dtype, f'{case_id}: gradient of input {i} is {gx.dtype}'
-        np.testing.assert_allclose(gx, tgx, **tol,
-                                   err_msg=f'{case_id}: first derivative of input {i}')
-    for i, (ggx, tggx) in enumerate(zip(ggxs, tggxs)):
-        np.testing.assert_allclose(ggx, tggx, **tol,
-                                   err_msg=f'{case_id}: second derivative of input {i}')
-    np.testing.assert_allclose(ggy, tggy, **tol,
-                               err_msg=f'{case_id}: double backward w.r.t. the upstream grad')
+    fn = CASES[case_id][0]
+    xs, gy, vs = make_inputs(case_id, CASES[case_id], dtype, ZG)
+    ours = zerograd_derivatives(fn, ZG, xs, gy, vs, plain_first=False)
+    theirs = torch_derivatives(fn, TH, xs, gy, vs)
+    assert_matches_torch(case_id, dtype, ours, theirs, TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize('dtype', [np.float64, np.float32], ids=['float64', 'float32'])
@@ -231,7 +154,7 @@ def test_batch_norm_running_stats_against_torch(shape, dtype):
         y = F.batch_norm(x, gamma, beta, mean, var)
         ty = _th_batch_norm(torch.tensor(x), torch.tensor(gamma), torch.tensor(beta),
                             t_mean, t_var)
-        np.testing.assert_allclose(y.data, _np(ty), **tol, err_msg=f'step {step}: output')
-        np.testing.assert_allclose(mean, _np(t_mean), **tol, err_msg=f'step {step}: mean')
-        np.testing.assert_allclose(var, _np(t_var), **tol, err_msg=f'step {step}: var')
+        np.testing.assert_allclose(y.data, to_numpy(ty), **tol, err_msg=f'step {step}: output')
+        np.testing.assert_allclose(mean, to_numpy(t_mean), **tol, err_msg=f'step {step}: mean')
+        np.testing.assert_allclose(var, to_numpy(t_var), **tol, err_msg=f'step {step}: var')
     assert mean.dtype == var.dtype == dtype
