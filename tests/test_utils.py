@@ -27,6 +27,12 @@ def test_numerical_grad_is_central_difference_of_sum():
     assert np.array_equal(x, [[1.0, 2.0], [3.0, 4.0]])  # untouched
 
 
+def test_numerical_grad_of_a_non_contiguous_array():
+    x = np.arange(6.0).reshape(3, 2).T  # Fortran-ordered view
+    np.testing.assert_allclose(utils.numerical_grad(lambda v: v ** 2, x), 2 * x, atol=1e-6)
+    assert utils.gradient_check(F.sin, x) is True
+
+
 def test_numerical_grad_passes_extra_arguments():
     x = np.array([1.0, 2.0])
     grad = utils.numerical_grad(lambda v, k, power=1: k * v ** power, x, 3.0, power=2)

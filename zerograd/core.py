@@ -194,6 +194,9 @@ class Variable:
         The gradient of a non-scalar output is that of its sum (grad seeded with ones).
         retain_grad: keep the grads of intermediate variables too (default: leaves only).
         create_graph: record the backward computation, so grads can be differentiated again.
+            The recorded grad refers back to the variables it was computed from: a
+            reference cycle (as in any framework), freed by Python's cyclic collector, or at
+            once by ``cleargrad()``.
         """
         if self._grad is None:
             xp = zerograd.cuda.get_array_module(self.data)
@@ -231,7 +234,9 @@ class Variable:
                         continue
                     if not isinstance(gx, Variable) or gx.data.shape != x.data.shape:
                         raise _bad_grad(f, i, x, gx)
-                    if gx.data.dtype != x.data.dtype:  # a grad has its variable's dtype
+                    # A float variable's grad has its dtype (float32 stays float32); an
+                    # int variable keeps a float grad, as truncating it would be wrong.
+                    if gx.data.dtype != x.data.dtype and x.data.dtype.kind in 'fc':
                         gx = zerograd.functions.cast(gx, x.data.dtype)
                     if x._grad is None:
                         x._grad = gx

@@ -6,6 +6,7 @@ wrapper that checks its arguments and takes shortcuts.
 """
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -239,6 +240,13 @@ def transpose(x: Any, axes: Any = None) -> Variable:
     return Transpose(axes)(x)
 
 
+def _as_shape(shape: Any) -> tuple:
+    """An int or a sequence of ints as a shape tuple."""
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(n) for n in shape)
+
+
 class BroadcastTo(Function):
     """y = x broadcast to a shape; gx = sum_to(gy, x.shape)."""
 
@@ -256,7 +264,7 @@ class BroadcastTo(Function):
 def broadcast_to(x: Any, shape: Any) -> Variable:
     """x repeated along new or length-1 axes to ``shape`` (NumPy broadcasting)."""
     x = as_variable(x)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
     try:
@@ -285,7 +293,7 @@ class SumTo(Function):
 def sum_to(x: Any, shape: Any) -> Variable:
     """Sum x over axes so that it has ``shape`` (the reverse of broadcast_to)."""
     x = as_variable(x)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
     try:
@@ -304,7 +312,10 @@ class GetItem(Function):
         self.slices = slices
 
     def forward(self, x):
-        return x[self.slices]
+        try:
+            return x[self.slices]
+        except IndexError as error:
+            raise IndexError(f'get_item: {error} (x.shape={x.shape})') from None
 
     def backward(self, gy):
         x, = self.inputs
@@ -363,7 +374,12 @@ def expand_dims(x: Any, axis: int) -> Variable:
 def flatten(x: Any) -> Variable:
     """(N, ...) -> (N, rest): keeps the first axis."""
     x = as_variable(x)
-    return reshape(x, (x.shape[0], -1))
+    if x.ndim == 0:
+        raise ValueError('flatten: x must have at least one axis, got a 0-d array')
+    rest = 1
+    for n in x.shape[1:]:
+        rest *= n
+    return reshape(x, (x.shape[0], rest))
 
 
 # =============================================================================
@@ -438,12 +454,16 @@ class Min(Max):
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
     """Maximum over ``axis``; the gradient goes to every element equal to it."""
     x = as_variable(x)
+    if x.size == 0:
+        raise ValueError(f'max: x of shape {x.shape} is empty: it has no maximum')
     return Max(_normalize_axis('max', axis, x.ndim, x.shape), keepdims)(x)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
     """Minimum over ``axis``; the gradient goes to every element equal to it."""
     x = as_variable(x)
+    if x.size == 0:
+        raise ValueError(f'min: x of shape {x.shape} is empty: it has no minimum')
     return Min(_normalize_axis('min', axis, x.ndim, x.shape), keepdims)(x)
 
 
@@ -504,7 +524,11 @@ def average(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
     """Mean over ``axis`` (None: all). Alias ``mean``."""
     x = as_variable(x)
     y = sum(x, axis, keepdims)
-    return y * (y.data.size / x.data.size)
+    count = x.data.size // builtins.max(y.data.size, 1)  # elements averaged per output
+    if count == 0:
+        raise ValueError(f'average: nothing to average over axis {axis} of x of shape '
+                         f'{x.shape}')
+    return y / count
 
 
 mean = average
@@ -586,7 +610,10 @@ class Clip(Function):
         self.x_max = x_max
 
     def forward(self, x):
-        return get_array_module(x).clip(x, self.x_min, self.x_max)
+        xp = get_array_module(x)
+        if x.dtype.kind == 'f':  # bounds in x's dtype: a NumPy float64 bound keeps float32
+            return xp.clip(x, x.dtype.type(self.x_min), x.dtype.type(self.x_max))
+        return xp.clip(x, self.x_min, self.x_max)
 
     def backward(self, gy):
         x, = self.inputs
@@ -665,6 +692,16 @@ def linear_simple(x: Any, W: Any, b: Any = None) -> Variable:
 # =============================================================================
 # Softmax and losses
 # =============================================================================
+def _check_float(op: str, x: Variable) -> None:
+    if x.dtype.kind != 'f':
+        raise TypeError(f'{op}: x must be floating point, got {x.dtype} (convert it with '
+                        "x.astype(np.float32) or transforms.AsType)")
+
+
+def _check_batch(op: str, x: Variable) -> None:
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f'{op}: x must hold a non-empty batch, got shape {x.shape}')
+
 class Softmax(Function):
     """y = softmax(x) along an axis; gx = y gy - y sum(y gy)."""
 
@@ -693,6 +730,7 @@ def _check_axis(op: str, x: Variable, axis: int) -> int:
 def softmax(x: Any, axis: int = 1) -> Variable:
     """exp(x) / sum(exp(x)) along ``axis``, computed without overflow."""
     x = as_variable(x)
+    _check_float('softmax', x)
     return Softmax(_check_axis('softmax', x, axis))(x)
 
 
@@ -731,6 +769,7 @@ class LogSoftmax(Function):
 def log_softmax(x: Any, axis: int = 1) -> Variable:
     """log(softmax(x)) along ``axis``, by log-sum-exp (no log(0))."""
     x = as_variable(x)
+    _check_float('log_softmax', x)
     return LogSoftmax(_check_axis('log_softmax', x, axis))(x)
 
 
@@ -758,6 +797,7 @@ def mean_squared_error(x0: Any, x1: Any) -> Variable:
     """sum((x0 - x1) ** 2) / len(x0): shapes must match (no silent broadcasting)."""
     x0, x1 = as_variable(x0), as_variable(x1)
     _check_same_shape('mean_squared_error', x0, x1)
+    _check_batch('mean_squared_error', x0)
     return MeanSquaredError()(x0, x1)
 
 
@@ -765,6 +805,7 @@ def mean_squared_error_simple(x0: Any, x1: Any) -> Variable:
     """The book's composed mean squared error."""
     x0, x1 = as_variable(x0), as_variable(x1)
     _check_same_shape('mean_squared_error_simple', x0, x1)
+    _check_batch('mean_squared_error_simple', x0)
     diff = x0 - x1
     return sum(diff ** 2) / len(diff)
 
@@ -774,6 +815,8 @@ def _check_labels(op: str, x: Variable, t: Any) -> np.ndarray:
     t = t.data if isinstance(t, Variable) else t
     if x.ndim != 2:
         raise ValueError(f'{op}: x must be scores of shape (N, C), got {x.shape}')
+    _check_float(op, x)
+    _check_batch(op, x)
     if not hasattr(t, 'dtype') or t.dtype.kind not in 'iu':
         kind = getattr(t, 'dtype', type(t).__name__)
         raise ValueError(f'{op}: t must hold integer class ids of shape (N,), got {kind} '
@@ -827,21 +870,37 @@ def softmax_cross_entropy_simple(x: Any, t: Any) -> Variable:
 def _binary_labels(op: str, x: Variable, t: Any) -> Any:
     t = t.data if isinstance(t, Variable) else np.asarray(t)
     if t.shape != x.shape:
-        if t.size == x.size and t.ndim != x.ndim:
+        if x.ndim == 2 and x.shape[1] == 1 and t.shape == (x.shape[0],):
             t = t.reshape(x.shape)  # (N,) labels for (N, 1) scores, as the book allows
         else:
-            raise ValueError(f'{op}: t must have the shape of x {x.shape}, got {t.shape}')
+            raise ValueError(f'{op}: t must have the shape of x {x.shape} (or (N,) for '
+                             f'scores of shape (N, 1)), got {t.shape}')
     return t.astype(x.dtype)
+
+
+class SigmoidCrossEntropy(Function):
+    """y = sum(log(1 + exp(x)) - t x) / len(x); gx = (sigmoid(x) - t) gy / len(x)."""
+
+    def forward(self, x, t):
+        xp = get_array_module(x)
+        # log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)), which never overflows.
+        loss = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        return loss.sum() / x.dtype.type(len(x))
+
+    def backward(self, gy):
+        x, t = self.inputs
+        return (sigmoid(x) - t.data) * (gy / len(x)), None
 
 
 def sigmoid_cross_entropy(x: Any, t: Any) -> Variable:
     """Binary cross-entropy of sigmoid(x) against 0/1 labels t, summed and divided by
-    len(x) (the book's normalisation), computed stably from the scores x:
-    log(1 + exp(x)) - t x = relu(x) + log(1 + exp(-|x|)) - t x."""
+    len(x) (the book's normalisation), computed from the scores x without overflow.
+    x: (N, ...) scores; t: labels of x's shape, or (N,) for x of shape (N, 1)."""
     x = as_variable(x)
+    _check_float('sigmoid_cross_entropy', x)
+    _check_batch('sigmoid_cross_entropy', x)
     t = _binary_labels('sigmoid_cross_entropy', x, t)
-    loss = relu(x) + log(1 + exp(-abs(x))) - x * t
-    return sum(loss) / len(x)
+    return SigmoidCrossEntropy()(x, t)
 
 
 def binary_cross_entropy(p: Any, t: Any) -> Variable:
@@ -849,7 +908,9 @@ def binary_cross_entropy(p: Any, t: Any) -> Variable:
     p is clipped away from 0 and 1 (by the dtype's resolution) so no log(0) occurs."""
     p = as_variable(p)
     t = _binary_labels('binary_cross_entropy', p, t)
-    eps = 1e-7 if p.dtype == np.float32 else 1e-15
+    _check_float('binary_cross_entropy', p)
+    _check_batch('binary_cross_entropy', p)
+    eps = builtins.max(float(np.finfo(p.dtype).eps), 1e-15)  # 1 - eps must not round to 1
     p = clip(p, eps, 1 - eps)
     tlog_p = t * log(p) + (1 - t) * log(1 - p)
     return -1 * sum(tlog_p) / len(p)
@@ -860,7 +921,10 @@ def accuracy(y: Any, t: Any) -> Variable:
     A Variable with no creator (not differentiable)."""
     y = y.data if isinstance(y, Variable) else y
     t = t.data if isinstance(t, Variable) else t
-    pred = y.argmax(axis=1).reshape(t.shape)
+    if y.ndim != 2 or t.shape != (len(y),) or len(y) == 0:
+        raise ValueError(f'accuracy: y must be scores of shape (N, C) with N > 0 and t labels '
+                         f'of shape (N,), got {y.shape} and {t.shape}')
+    pred = y.argmax(axis=1)
     result = (pred == t).mean()
     return Variable(as_array(result))
 
@@ -876,6 +940,7 @@ def dropout(x: Any, dropout_ratio: float = 0.5) -> Variable:
     if not 0.0 <= dropout_ratio < 1.0:
         raise ValueError(f'dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}')
     x = as_variable(x)
+    _check_float('dropout', x)
     if not Config.train:
         return x
     xp = get_array_module(x.data)
@@ -962,6 +1027,8 @@ def batch_norm(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, decay: float 
     x = as_variable(x)
     if x.ndim not in (2, 4):
         raise ValueError(f'batch_norm: x must be (N, C) or (N, C, H, W), got {x.shape}')
+    if x.size == 0:
+        raise ValueError(f'batch_norm: x of shape {x.shape} is empty: no statistics to take')
     C = x.shape[1]
     for name, value in (('gamma', gamma), ('beta', beta), ('mean', mean), ('var', var)):
         if _data(value).shape != (C,):
@@ -978,6 +1045,10 @@ def embed_id(x: Any, W: Any) -> Variable:
     ids = _data(x)
     if not hasattr(ids, 'dtype') or ids.dtype.kind not in 'iu':
         raise ValueError(f'embed_id: x must hold integer ids, got {getattr(ids, "dtype", type(ids))}')
+    V = _data(W).shape[0]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        raise ValueError(f'embed_id: ids must be in [0, {V}) for W of shape {_data(W).shape}, '
+                         f'got values from {int(ids.min())} to {int(ids.max())}')
     return get_item(W, ids)
 
 

@@ -131,7 +131,9 @@ class Layer:
                        for key in sorted(set(params) & set(arrays))
                        if params[key].data is not None
                        and arrays[key].shape != params[key].data.shape]
-        if missing or unexpected or wrong_shape:
+        not_numbers = [f'{key}: {arrays[key].dtype}' for key in sorted(set(params) & set(arrays))
+                       if arrays[key].dtype.kind not in 'biufc']
+        if missing or unexpected or wrong_shape or not_numbers:
             problems = []
             if missing:
                 problems.append(f'missing from the file: {missing}')
@@ -139,6 +141,8 @@ class Layer:
                 problems.append(f'not in the model: {unexpected}')
             if wrong_shape:
                 problems.append(f'different shapes: {wrong_shape}')
+            if not_numbers:
+                problems.append(f'not numbers: {not_numbers}')
             raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
@@ -181,7 +185,9 @@ def read_npz(path: str, who: str) -> dict[str, np.ndarray]:
                          'like a zip archive)')
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise
     except ValueError as error:
         if 'pickle' in str(error):
             raise ValueError(f'{who}: {path!r} holds object arrays that need pickle; '
@@ -189,6 +195,10 @@ def read_npz(path: str, who: str) -> dict[str, np.ndarray]:
         raise ValueError(f'{who}: {path!r} is not a readable weights file: {error}') from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as error:
         raise ValueError(f'{who}: {path!r} is corrupt or truncated: {error}') from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # a zip member that is not a .npy array
+            raise ValueError(f'{who}: {path!r} holds {key!r}, which is not a NumPy array')
+    return arrays
 
 
 # =============================================================================
@@ -219,6 +229,9 @@ class Linear(Layer):
         self.W.data = xp.random.randn(I, O).astype(self.dtype) * scale
 
     def forward(self, x: Any) -> Variable:
+        if not isinstance(x, Variable) and not cuda._is_cupy_array(x) \
+                and not isinstance(x, np.ndarray):
+            raise TypeError(f'Linear: x must be an ndarray or a Variable, got {type(x).__name__}')
         if self.W.data is None:
             if x.ndim != 2:
                 raise ValueError(f'Linear: x must be (N, in_size), got shape {x.shape}')

@@ -1,11 +1,19 @@
-"""Helpers: graph pictures, numerical gradients, array comparisons, shape arithmetic."""
+"""Helpers: graph pictures, numerical gradients, array comparisons, shape arithmetic,
+downloads into the data cache (``get_file``)."""
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
+import posixpath
 import shutil
 import subprocess
+import sys
 import tempfile
-from typing import Any, Callable
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -192,7 +200,7 @@ def numerical_grad(f: Callable, x: Any, *args: Any, eps: float = 1e-4, **kwargs:
     of x's shape.
     """
     data = as_numpy(x.data if isinstance(x, Variable) else x)
-    point = data.astype(np.float64)  # a copy
+    point = data.astype(np.float64, order='C')  # a C-ordered copy: its flat view writes back
     xp = get_array_module(x.data if isinstance(x, Variable) else x)
     grad = np.zeros_like(point)
     flat = point.reshape(-1)
@@ -239,3 +247,308 @@ def array_allclose(a: Any, b: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bo
     a = as_numpy(a.data if isinstance(a, Variable) else a)
     b = as_numpy(b.data if isinstance(b, Variable) else b)
     return bool(a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+# =============================================================================
+# Downloads: datasets and weights, cached and verified
+# =============================================================================
+# A download goes to a temporary file in the cache folder, is checked (length, checksum)
+# and only then renamed to its final name: the cache never holds a partial or wrong file
+# under a real name. Downloaded content is only ever read as data, never run.
+
+_OFFLINE_ENV = 'ZEROGRAD_OFFLINE'
+_SCHEMES = ('http', 'https', 'file')  # file:// is for local mirrors and tests
+_LOOPBACK_HOSTS = ('127.0.0.1', 'localhost', '::1')
+_CHUNK_SIZE = 1 << 18  # 256 KiB per read
+_TIMEOUT = 30.0  # seconds without progress before a connection counts as failed
+
+
+class DownloadError(OSError):
+    """A file could not be fetched: every URL failed, or it is missing while offline.
+
+    The message names the file, the folder it belongs in, every URL and why each failed.
+    Attributes: ``file_name``, ``folder``, ``urls``, ``reasons`` (one ``(url, reason)`` per
+    URL tried; empty when offline), ``offline`` (True when ``ZEROGRAD_OFFLINE`` forbade it).
+    """
+
+    def __init__(self, message: str, *, file_name: str | None = None,
+                 folder: str | None = None, urls: Sequence[str] = (),
+                 reasons: Sequence[tuple[str, str]] = (), offline: bool = False) -> None:
+        super().__init__(message)
+        self.file_name = file_name
+        self.folder = folder
+        self.urls = list(urls)
+        self.reasons = list(reasons)
+        self.offline = offline
+
+
+def is_offline() -> bool:
+    """True when the environment variable ``ZEROGRAD_OFFLINE`` is 1, true, yes or on
+    (read at each call): then ``get_file`` uses the cache only and never downloads."""
+    return os.environ.get(_OFFLINE_ENV, '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def data_dir(root: str | os.PathLike | None = None) -> str:
+    """The folder ``get_file`` caches files in, as an absolute path.
+
+    ``root`` when given, else ``$ZEROGRAD_DATA`` (read at each call), else ``cache_dir``
+    (``~/.zerograd`` unless ``$ZEROGRAD_DATA`` was set at import).
+    """
+    if root is None:
+        root = os.environ.get('ZEROGRAD_DATA') or cache_dir
+    return os.path.abspath(os.path.expanduser(os.fspath(root)))
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    """The MD5 of a file's bytes, as 32 lowercase hex digits (read in chunks)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, 'rb') as file:
+        for chunk in iter(lambda: file.read(_CHUNK_SIZE), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _gzip_content_md5(path: str | os.PathLike) -> str:
+    """The MD5 of a gzip file's decompressed content (EOFError etc. when it is corrupt)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with gzip.open(path, 'rb') as file:
+        for chunk in iter(lambda: file.read(_CHUNK_SIZE), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_gzip(path: str | os.PathLike) -> bool:
+    with open(path, 'rb') as file:
+        return file.read(2) == b'\x1f\x8b'
+
+
+def _checksum_problem(path: str | os.PathLike, md5: str) -> str | None:
+    """None when the file's bytes, or the content of the gzip file, have MD5 ``md5``;
+    otherwise a sentence saying what was expected and what was found."""
+    actual = file_md5(path)
+    if actual == md5:
+        return None
+    problem = f'MD5 mismatch: expected {md5}, got {actual}'
+    if _is_gzip(path):
+        # Some publishers (MNIST) give the MD5 of the decompressed file.
+        try:
+            content_md5 = _gzip_content_md5(path)
+        except Exception as error:  # EOFError (truncated), BadGzipFile, zlib.error
+            return f'{problem}; it is a gzip file but its content cannot be read, it is ' \
+                   f'truncated or corrupt ({type(error).__name__}: {error})'
+        if content_md5 == md5:
+            return None
+        problem += f' (and {content_md5} for its decompressed content)'
+    return problem
+
+
+def verify_file(path: str | os.PathLike, md5: str) -> bool:
+    """True when ``path`` is a file whose MD5 is ``md5``, or a gzip file whose
+    decompressed content has that MD5. Never touches the network."""
+    if not os.path.isfile(path):
+        return False
+    return _checksum_problem(path, _check_md5(md5)) is None
+
+
+def _check_md5(md5: Any) -> str:
+    if not (isinstance(md5, str) and len(md5) == 32
+            and all(c in '0123456789abcdef' for c in md5.lower())):
+        raise ValueError(f'get_file: md5 must be 32 hexadecimal digits, got {md5!r}')
+    return md5.lower()
+
+
+def _url_list(url: str | Sequence[str], mirrors: Sequence[str] | None) -> list[str]:
+    urls = [url] if isinstance(url, str) else list(url)
+    if mirrors is not None:
+        urls += [mirrors] if isinstance(mirrors, str) else list(mirrors)
+    if not urls:
+        raise ValueError('get_file: no URL given')
+    for u in urls:
+        if not isinstance(u, str) or not u:
+            raise TypeError(f'get_file: every URL must be a non-empty str, got {u!r}')
+        scheme = urllib.parse.urlsplit(u).scheme.lower()
+        if scheme not in _SCHEMES:
+            raise ValueError(f'get_file: only http, https and file URLs can be fetched, '
+                             f'got {u!r}')
+    return urls
+
+
+def _check_file_name(file_name: Any) -> str:
+    if not isinstance(file_name, str) or not file_name:
+        raise ValueError(f'get_file: file_name must be a non-empty str, got {file_name!r}')
+    separators = {'/', '\\', os.sep} | ({os.altsep} if os.altsep else set())
+    if file_name in ('.', '..') or any(s in file_name for s in separators) \
+            or '\0' in file_name:
+        raise ValueError(f'get_file: file_name must be a plain file name, without folders, '
+                         f"path separators or '..', got {file_name!r}")
+    return file_name
+
+
+def _name_from_url(url: str) -> str:
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    name = posixpath.basename(path)
+    if not name:
+        raise ValueError(f'get_file: cannot tell a file name from the URL {url!r}; '
+                         f'pass file_name=')
+    return name
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) URLs only (urllib alone would follow one to ftp)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ('http', 'https'):
+            raise urllib.error.HTTPError(newurl, code, f'redirect to a non-http(s) URL '
+                                         f'refused: {newurl}', headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open_url(url: str, timeout: float = _TIMEOUT) -> Any:
+    """urllib's urlopen with a timeout, http(s)-only redirects, and no proxy for loopback
+    addresses (a proxy could not reach this machine's own servers)."""
+    handlers: list = [_HttpOnlyRedirects()]
+    if (urllib.parse.urlsplit(url).hostname or '') in _LOOPBACK_HOSTS:
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(url, headers={
+        'User-Agent': 'zerograd (Python urllib)',
+        'Accept-Encoding': 'identity',  # the bytes as published, so the checksum holds
+    })
+    return opener.open(request, timeout=timeout)
+
+
+def _progress_bar(total: int | None, file_name: str, quiet: bool) -> Any:
+    """A tqdm bar on a terminal (tqdm installed, stderr a TTY, not quiet), else None."""
+    if quiet or sys.stderr is None or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit='B', unit_scale=True, unit_divisor=1024, desc=file_name,
+                file=sys.stderr, leave=False)
+
+
+def _fetch(url: str, path: str, md5: str | None, quiet: bool, timeout: float) -> None:
+    """Download ``url`` to ``path`` through a temporary file; on any failure (or Ctrl-C)
+    the temporary file is deleted and the exception propagates."""
+    folder, file_name = os.path.split(path)
+    handle, tmp_path = tempfile.mkstemp(prefix=f'.{file_name}.', suffix='.part', dir=folder)
+    bar = None
+    try:
+        with os.fdopen(handle, 'wb') as out, _open_url(url, timeout) as response:
+            status = getattr(response, 'status', None)
+            if status is not None and url.lower().startswith('http') \
+                    and not 200 <= status < 300:
+                raise OSError(f'HTTP status {status}')
+            length = response.headers.get('Content-Length')
+            total = int(length) if length is not None and length.strip().isdigit() else None
+            if not quiet:
+                size = '' if total is None else f' ({total:,} bytes)'
+                print(f'Downloading {file_name}{size} from {url}', file=sys.stderr)
+            bar = _progress_bar(total, file_name, quiet)
+            received = 0
+            while True:
+                chunk = response.read(_CHUNK_SIZE)
+                if not chunk:
+                    break
+                out.write(chunk)
+                received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+                if total is not None and received > total:
+                    raise OSError(f'the server sent more than the {total:,} bytes its '
+                                  f'Content-Length announced')
+        # http.client does not complain when a connection closes early: count the bytes.
+        if total is not None and received != total:
+            raise OSError(f'the connection closed after {received:,} of {total:,} bytes '
+                          f'(interrupted download)')
+        if md5 is not None:
+            problem = _checksum_problem(tmp_path, md5)
+            if problem is not None:
+                raise ValueError(f'checksum failed: {problem}')
+        os.replace(tmp_path, path)
+    except BaseException:
+        try:
+            os.remove(tmp_path)
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | None = None,
+             *, root: str | os.PathLike | None = None, mirrors: Sequence[str] | None = None,
+             quiet: bool = False, timeout: float = _TIMEOUT) -> str:
+    """The local path of a downloaded file, fetching it into the cache if needed.
+
+    Args:
+        url: the file's URL, or a list of URLs of the same file (mirrors, tried in order).
+            Only http, https and file URLs are accepted.
+        file_name: the name in the cache (default: the last component of the first URL);
+            a plain name, without folders.
+        md5: the published MD5 (32 hex digits). The file verifies when the MD5 of its bytes
+            is ``md5``, or when it is gzip and the MD5 of its decompressed content is.
+        root: the cache folder (default: ``$ZEROGRAD_DATA`` read now, else ``cache_dir``).
+        mirrors: more URLs, tried after ``url``.
+        quiet: no message and no progress bar (a tqdm bar shows on a terminal otherwise).
+        timeout: seconds to wait for a connection, or for data, before a URL counts as
+            failed (a program with a fallback, like ``zerograd demo``, uses a short one).
+
+    A cached file (verified, when ``md5`` is given) is returned without any network access.
+    A cached file that fails its checksum is downloaded again once; with
+    ``ZEROGRAD_OFFLINE=1`` it is a ValueError naming the file and both MD5s instead.
+    A download is written to a temporary file and renamed only once complete and verified,
+    so a failure leaves nothing in the cache. When every URL fails, or when offline with
+    nothing cached, a ``DownloadError`` (an OSError) names the file, the folder to put it
+    in, and each URL (with why it failed).
+    """
+    urls = _url_list(url, mirrors)
+    file_name = _check_file_name(_name_from_url(urls[0]) if file_name is None else file_name)
+    md5 = None if md5 is None else _check_md5(md5)
+    folder = data_dir(root)
+    path = os.path.join(folder, file_name)
+    url_text = urls[0] + ''.join(f'\n  or {u}' for u in urls[1:])
+
+    cached_problem = None
+    if os.path.exists(path):
+        if not os.path.isfile(path):
+            raise ValueError(f'get_file: {path!r} exists but is not a file')
+        cached_problem = None if md5 is None else _checksum_problem(path, md5)
+        if cached_problem is None:
+            return path
+
+    if is_offline():
+        if cached_problem is not None:
+            raise ValueError(f'get_file: the cached file {path!r} fails its checksum '
+                             f'({cached_problem}) and {_OFFLINE_ENV} is set, so it is not '
+                             f'downloaded again; replace it with a good copy from\n  '
+                             f'{url_text}')
+        raise DownloadError(
+            f'get_file: {file_name!r} is not in the data folder {folder!r}, and '
+            f'{_OFFLINE_ENV} is set, so it is not downloaded. Fetch it from\n  {url_text}\n'
+            f'and place it at {path!r} (the folder is the root= argument, else '
+            f'$ZEROGRAD_DATA, else ~/.zerograd), or unset {_OFFLINE_ENV}.',
+            file_name=file_name, folder=folder, urls=urls, offline=True)
+
+    os.makedirs(folder, exist_ok=True)
+    reasons = []
+    for u in urls:
+        try:
+            _fetch(u, path, md5, quiet, timeout)
+            return path
+        except Exception as error:  # any failure of one URL: note it, try the next one
+            reasons.append((u, f'{type(error).__name__}: {error}'))
+
+    lines = ''.join(f'\n  {u}\n    -> {reason}' for u, reason in reasons)
+    before = '' if cached_problem is None else \
+        f'the cached copy {path!r} fails its checksum ({cached_problem}), and '
+    checksum = '' if md5 is None else f' (MD5 {md5})'
+    raise DownloadError(
+        f'get_file: {before}could not download {file_name!r} into {folder!r}; nothing was '
+        f'saved. Tried:{lines}\nDownload it yourself from one of these URLs{checksum} and '
+        f'place it at {path!r}.',
+        file_name=file_name, folder=folder, urls=urls, reasons=reasons)
