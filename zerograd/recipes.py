@@ -128,8 +128,11 @@ def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False) -> t
     """Full MNIST when it is cached or can be downloaded; otherwise the 5,000 digits that
     ship with zerograd, with a one-line message saying so. Returns (train, test, name)."""
     try:
-        return datasets.MNIST(train=True), datasets.MNIST(train=False), 'MNIST'
-    except OSError as error:  # not cached and not downloadable (offline, no mirror)
+        # A short timeout: with the embedded digits to fall back on, waiting long for an
+        # unreachable mirror is worse than training on fewer digits.
+        return (datasets.MNIST(train=True, timeout=5.0), datasets.MNIST(train=False),
+                'MNIST')
+    except (OSError, ValueError) as error:  # not cached and not downloadable, or corrupt
         if not quiet:
             log(f'full MNIST is not available ({type(error).__name__}); using the 5,000 '
                 'digits that ship with zerograd (MNIST5k: 4,000 train, 1,000 test)')
@@ -149,12 +152,14 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=options.log)
     files = []
-    x, t = test_set[np.arange(min(50, len(test_set)))]
+    # 50 test digits spread over the whole set (the embedded one is ordered by class).
+    index = np.linspace(0, len(test_set) - 1, min(50, len(test_set))).astype(int)
+    x, t = test_set[index]
     if _pictures_available():
         from zerograd.core import no_grad
         with no_grad():
             predicted = model(x).data.argmax(axis=1)
-        images = test_set.data[:len(x)].reshape(len(x), 28, 28)
+        images = test_set.data[index].reshape(len(x), 28, 28)
         files.append(training.plot_digits(images, t, predicted,
                                           os.path.join(options.out, 'digits.png')))
     if graph:

@@ -283,6 +283,7 @@ def plot_history(history: History, path: str) -> str:
             if values:
                 ax.plot(epochs[:len(values)], values, style, label=split)
         ax.set_xlabel('epoch')
+        ax.xaxis.get_major_locator().set_params(integer=True)  # no epoch 2.5
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
         ax.legend()
