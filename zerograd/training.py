@@ -157,9 +157,7 @@ def train_epoch(model: Any, optimizer: Any, loader: Iterable,
         if metric is not None:
             sum_metric += float(metric(y, t).data) * n
             postfix['acc'] = f'{sum_metric / total:.4f}'
-        if progress is not None:
-            elapsed = time.perf_counter() - start
-            postfix['samples/s'] = f'{total / elapsed:.0f}' if elapsed > 0 else '-'
+        if progress is not None:  # the bar itself shows the rate in samples/s
             progress.update(n, **postfix)
     elapsed = time.perf_counter() - start
     result = {'loss': sum_loss / max(total, 1), 'samples_per_second': total / max(elapsed, 1e-9)}
