@@ -23,8 +23,8 @@ def zerograd(*args, cwd, env=None):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['train', 'nope'], "zerograd train: unknown recipe 'nope'; the recipes are: mnist-mlp, "
-                        'sin-regression, spiral'),
+    (['train', 'nope'], "zerograd train: unknown recipe 'nope'; the recipes are: char-lstm, "
+                        'mnist-cnn, mnist-mlp, sin-lstm, sin-regression, sin-rnn, spiral'),
     (['train', 'spiral', '--epochs', 'abc'], "argument --epochs: expected a positive integer, "
                                              "got 'abc'"),
     (['train', 'spiral', '--epochs', '0'], 'argument --epochs: expected a positive integer, got 0'),

@@ -147,3 +147,15 @@ def test_mlp_uses_its_activation():
 def _w(model, x, key):
     model(x)
     return model.named_params()[key].data
+
+
+def test_mse_aligns_shapes_that_differ_only_by_length_one_axes():
+    # The book's steps 59-60: a (1, 1) prediction against a (1,) target.
+    y = Variable(np.array([[2.0]]))
+    loss = F.mean_squared_error(y, np.array([0.5]))
+    assert loss.data == pytest.approx(2.25)
+    loss.backward()
+    np.testing.assert_allclose(y.grad.data, [[3.0]])
+    with pytest.raises(ValueError, match=r'x0 and x1 must have the same shape, got \(3,\) '
+                                         r'and \(3, 1\)'):
+        F.mean_squared_error(np.zeros(3), np.zeros((3, 1)))

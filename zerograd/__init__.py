@@ -17,6 +17,7 @@ from zerograd.core import (Config, Function, Parameter, Variable, as_array,  # n
 from zerograd import cuda  # noqa: E402,F401
 from zerograd import utils  # noqa: E402,F401
 from zerograd import functions  # noqa: E402,F401
+from zerograd import functions_conv  # noqa: E402,F401
 from zerograd import layers  # noqa: E402,F401
 from zerograd import models  # noqa: E402,F401
 from zerograd import optimizers  # noqa: E402,F401

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--lr', type=_positive_float, help="learning rate (the recipe's)")
     train.add_argument('--seed', type=int, default=0, help='NumPy seed (0)')
     train.add_argument('--out', help='output folder (zerograd-RECIPE)')
+    train.add_argument('--data', metavar='FILE', help='a text file, for char-lstm '
+                       '(default: the Shakespeare corpus, downloaded once)')
     train.add_argument('--resume', action='store_true',
                        help='continue from the last checkpoint in the output folder')
     train.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
@@ -113,6 +115,7 @@ def _train(args: argparse.Namespace) -> int:
         result = recipes.demo(options)
     else:
         options.batch_size, options.lr, options.resume = args.batch_size, args.lr, args.resume
+        options.data = args.data
         options.out = args.out or f'zerograd-{args.recipe}'
         result = recipes.run(args.recipe, options)
     final = result['final']

@@ -773,10 +773,22 @@ def log_softmax(x: Any, axis: int = 1) -> Variable:
     return LogSoftmax(_check_axis('log_softmax', x, axis))(x)
 
 
-def _check_same_shape(op: str, x0: Any, x1: Any) -> None:
-    if x0.shape != x1.shape:
-        raise ValueError(f'{op}: x0 and x1 must have the same shape, got {x0.shape} and '
-                         f'{x1.shape} (reshape one so they match, e.g. t.reshape(y.shape))')
+def _same_shape(op: str, x0: Variable, x1: Variable) -> Variable:
+    """x1, with x0's shape. Shapes that differ only by length-1 axes with the same elements
+    (the book's (1, 1) prediction against a (1,) target) are aligned; shapes that would
+    broadcast to more elements, like (N,) against (N, 1), are an error (NumPy would
+    silently compare every pair)."""
+    if x0.shape == x1.shape:
+        return x1
+    try:
+        grows = builtins.max(x0.size, x1.size) != \
+            int(np.prod(np.broadcast_shapes(x0.shape, x1.shape)))
+    except ValueError:
+        grows = True
+    if x0.size == x1.size and not grows:
+        return reshape(x1, x0.shape)
+    raise ValueError(f'{op}: x0 and x1 must have the same shape, got {x0.shape} and '
+                     f'{x1.shape} (reshape one so they match, e.g. t.reshape(y.shape))')
 
 
 class MeanSquaredError(Function):
@@ -796,7 +808,7 @@ class MeanSquaredError(Function):
 def mean_squared_error(x0: Any, x1: Any) -> Variable:
     """sum((x0 - x1) ** 2) / len(x0): shapes must match (no silent broadcasting)."""
     x0, x1 = as_variable(x0), as_variable(x1)
-    _check_same_shape('mean_squared_error', x0, x1)
+    x1 = _same_shape('mean_squared_error', x0, x1)
     _check_batch('mean_squared_error', x0)
     return MeanSquaredError()(x0, x1)
 
@@ -804,7 +816,7 @@ def mean_squared_error(x0: Any, x1: Any) -> Variable:
 def mean_squared_error_simple(x0: Any, x1: Any) -> Variable:
     """The book's composed mean squared error."""
     x0, x1 = as_variable(x0), as_variable(x1)
-    _check_same_shape('mean_squared_error_simple', x0, x1)
+    x1 = _same_shape('mean_squared_error_simple', x0, x1)
     _check_batch('mean_squared_error_simple', x0)
     diff = x0 - x1
     return sum(diff ** 2) / len(diff)
@@ -1112,3 +1124,11 @@ def stack(xs: Any, axis: int = 0) -> Variable:
     if not -xs[0].ndim - 1 <= axis <= xs[0].ndim:
         raise ValueError(f'stack: axis {axis} is out of range for inputs of shape {xs[0].shape}')
     return Stack(axis % (xs[0].ndim + 1))(*xs)
+
+
+# =============================================================================
+# Convolution and pooling: written in functions_conv, reachable as F.conv2d etc.
+# =============================================================================
+from zerograd.functions_conv import (  # noqa: E402,F401
+    average_pooling, col2im, conv2d, conv2d_simple, deconv2d, im2col, pooling,
+    pooling_simple)

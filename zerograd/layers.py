@@ -283,3 +283,249 @@ class EmbedID(Layer):
 
     def forward(self, x: Any) -> Variable:
         return F.embed_id(x, self.W)
+
+
+# =============================================================================
+# Convolution layers
+# =============================================================================
+def _pair(owner: str, name: str, value: Any) -> tuple[int, int]:
+    """An int or a pair of ints as a pair (what the conv functions accept)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 \
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                    for v in value):
+        return int(value[0]), int(value[1])
+    raise TypeError(f'{owner}: {name} must be an int or a pair of ints, got {value!r}')
+
+
+class _ConvBase(Layer):
+    """What Conv2d and Deconv2d share: arguments, lazy W, b, input checks.
+
+    Subclasses say how W is laid out (``_W_shape``) and which function they call.
+    """
+
+    def __init__(self, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, pad: int | tuple[int, int] = 0,
+                 nobias: bool = False, dtype: Any = np.float32,
+                 in_channels: int | None = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        _pair(owner, 'kernel_size', kernel_size)  # fail at construction, not at the first call
+        _pair(owner, 'stride', stride)
+        _pair(owner, 'pad', pad)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.dtype = np.dtype(dtype)
+        self.W = Parameter(None, name='W')
+        if in_channels is not None:
+            self._init_W()
+        self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=self.dtype),
+                                               name='b')
+
+    def _W_shape(self, C: int, OC: int, KH: int, KW: int) -> tuple[int, int, int, int]:
+        raise NotImplementedError
+
+    def _W_in_channels(self) -> int:
+        """The input channels the existing W expects."""
+        raise NotImplementedError
+
+    def _init_W(self, xp: Any = np) -> None:
+        C, OC = self.in_channels, self.out_channels
+        KH, KW = _pair(type(self).__name__, 'kernel_size', self.kernel_size)
+        # The book's draw (randn, then cast, then scale), with the scale in the weights'
+        # dtype: a float64 scale would make W float64 on NumPy 2.
+        scale = self.dtype.type(np.sqrt(1 / (C * KH * KW)))
+        self.W.data = xp.random.randn(*self._W_shape(C, OC, KH, KW)).astype(self.dtype) * scale
+
+    def _check_input(self, x: Any) -> None:
+        owner = type(self).__name__
+        if not isinstance(x, Variable) and not cuda._is_cupy_array(x) \
+                and not isinstance(x, np.ndarray):
+            raise TypeError(f'{owner}: x must be an ndarray or a Variable, got '
+                            f'{type(x).__name__}')
+        if x.ndim != 4:
+            raise ValueError(f'{owner}: x must be 4-D (N, C, H, W), got shape {x.shape}')
+        if self.W.data is None:
+            self.in_channels = x.shape[1]
+            self._init_W(cuda.get_array_module(x))
+        elif x.shape[1] != self._W_in_channels():
+            raise ValueError(f'{owner}: input has {x.shape[1]} channels but W expects '
+                             f'{self._W_in_channels()} (x.shape={x.shape}, '
+                             f'W.shape={self.W.data.shape})')
+
+
+class Conv2d(_ConvBase):
+    """2-D convolution: x (N, C, H, W) -> (N, OC, OH, OW), OH = (H + 2 PH - KH) // SH + 1.
+
+    W (OC, C, KH, KW) is created on the first call when ``in_channels`` is None (C taken
+    from x), drawn as the book does: ``randn(OC, C, KH, KW) * sqrt(1 / (C KH KW))`` from
+    NumPy's global generator, in ``dtype``; b (OC,) is zeros. ``kernel_size``, ``stride``
+    and ``pad`` are ints or pairs.
+
+    >>> import numpy as np
+    >>> conv = Conv2d(8, kernel_size=3, stride=2, pad=1)
+    >>> y = conv(np.zeros((2, 3, 32, 32), dtype=np.float32))
+    >>> y.shape, conv.W.shape, y.dtype
+    ((2, 8, 16, 16), (8, 3, 3, 3), dtype('float32'))
+    """
+
+    def _W_shape(self, C: int, OC: int, KH: int, KW: int) -> tuple[int, int, int, int]:
+        return OC, C, KH, KW
+
+    def _W_in_channels(self) -> int:
+        return self.W.data.shape[1]
+
+    def forward(self, x: Any) -> Variable:
+        self._check_input(x)
+        return F.conv2d(x, self.W, self.b, self.stride, self.pad)
+
+
+class Deconv2d(_ConvBase):
+    """2-D transposed convolution: x (N, C, H, W) -> (N, OC, OH, OW),
+    OH = SH (H - 1) + KH - 2 PH.
+
+    W (C, OC, KH, KW) is created on the first call when ``in_channels`` is None, drawn as
+    the book does: ``randn(C, OC, KH, KW) * sqrt(1 / (C KH KW))``, in ``dtype``; b (OC,)
+    is zeros.
+
+    >>> import numpy as np
+    >>> deconv = Deconv2d(4, kernel_size=4, stride=2, pad=1)
+    >>> y = deconv(np.zeros((2, 8, 7, 7), dtype=np.float32))
+    >>> y.shape, deconv.W.shape
+    ((2, 4, 14, 14), (8, 4, 4, 4))
+    """
+
+    def _W_shape(self, C: int, OC: int, KH: int, KW: int) -> tuple[int, int, int, int]:
+        return C, OC, KH, KW
+
+    def _W_in_channels(self) -> int:
+        return self.W.data.shape[0]
+
+    def forward(self, x: Any) -> Variable:
+        self._check_input(x)
+        return F.deconv2d(x, self.W, self.b, self.stride, self.pad)
+
+
+# =============================================================================
+# Recurrent layers
+# =============================================================================
+def _check_step(owner: str, x: Any, state: Any) -> None:
+    """One time step's input: (N, in_size), with the batch size of the state it meets."""
+    if not hasattr(x, 'ndim'):
+        raise TypeError(f'{owner}: x must be an ndarray or a Variable, got {type(x).__name__}')
+    if x.ndim != 2:
+        raise ValueError(f'{owner}: x must be (N, in_size), one time step of a batch, got '
+                         f'shape {x.shape}')
+    if state is not None and x.shape[0] != state.shape[0]:
+        raise ValueError(f'{owner}: x has batch size {x.shape[0]} but the hidden state has '
+                         f'{state.shape[0]} (x.shape={x.shape}, h.shape={state.shape}); call '
+                         'reset_state() before starting a new sequence')
+
+
+class RNN(Layer):
+    """Elman recurrent layer, one time step per call: x (N, in_size) -> h (N, hidden_size).
+
+    h = tanh(x2h(x)) on the first step after ``reset_state()``, then
+    h = tanh(x2h(x) + h2h(h)). ``h`` is kept between calls; cut the graph behind it with
+    ``loss.unchain_backward()`` for truncated backprop through time.
+
+    Sublayers, created in this order: ``x2h = Linear(hidden_size, in_size=in_size)`` and
+    ``h2h = Linear(hidden_size, nobias=True)``, whose W is (hidden_size, hidden_size).
+    When ``in_size`` is None both are lazy: x2h's W is drawn on the first step and h2h's on
+    the second (its first use), the book's order, so seeded runs draw the book's weights.
+    Fix: the book gave h2h ``in_size=in_size``, a wrong shape whenever in_size differs
+    from hidden_size; here h2h is hidden x hidden whatever in_size is.
+
+    >>> import numpy as np
+    >>> rnn = RNN(5, in_size=3)
+    >>> rnn(np.ones((2, 3), dtype=np.float32)).shape, rnn.h2h.W.shape
+    ((2, 5), (5, 5))
+    """
+
+    def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.x2h = Linear(hidden_size, in_size=in_size)
+        # Eager exactly when the book's h2h was (in_size given), so the draw order is the
+        # book's; but always with the hidden size as input size (the Fix).
+        self.h2h = Linear(hidden_size, in_size=hidden_size if in_size is not None else None,
+                          nobias=True)
+        self.h: Variable | None = None
+
+    def reset_state(self) -> None:
+        """Forget the hidden state: the next call starts a new sequence."""
+        self.h = None
+
+    def forward(self, x: Any) -> Variable:
+        _check_step('RNN', x, self.h)
+        if self.h is None:
+            h_new = F.tanh(self.x2h(x))
+        else:
+            h_new = F.tanh(self.x2h(x) + self.h2h(self.h))
+        self.h = h_new
+        return h_new
+
+
+class LSTM(Layer):
+    """Long short-term memory layer, one time step per call:
+    x (N, in_size) -> h (N, hidden_size), with the cell c (N, hidden_size) kept inside.
+
+    Gates f, i, o = sigmoid(x2f(x) + h2f(h)), ...; u = tanh(x2u(x) + h2u(h)); the h terms
+    are absent on the first step after ``reset_state()``. c = i u on the first step, else
+    c = f c + i u; h = o tanh(c).
+
+    Sublayers, created in this order: ``x2f, x2i, x2o, x2u`` (Linear(hidden_size,
+    in_size=in_size), lazy when in_size is None) and ``h2f, h2i, h2o, h2u``
+    (Linear(hidden_size, in_size=hidden_size, nobias=True)), as in the book: the h2* weights
+    are drawn at construction and the x2* weights on the first step, so seeded runs draw the
+    book's weights. The hidden-to-hidden weights are hidden x hidden.
+
+    >>> import numpy as np
+    >>> lstm = LSTM(4)
+    >>> lstm(np.ones((2, 3), dtype=np.float32)).shape, lstm.c.shape
+    ((2, 4), (2, 4))
+    """
+
+    def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
+        super().__init__()
+        H, I = hidden_size, in_size
+        self.hidden_size = hidden_size
+        self.x2f = Linear(H, in_size=I)
+        self.x2i = Linear(H, in_size=I)
+        self.x2o = Linear(H, in_size=I)
+        self.x2u = Linear(H, in_size=I)
+        # The book gives these in_size=H (already the right shape), so they are drawn now,
+        # before the lazy x2* weights: kept, for the book's draw order.
+        self.h2f = Linear(H, in_size=H, nobias=True)
+        self.h2i = Linear(H, in_size=H, nobias=True)
+        self.h2o = Linear(H, in_size=H, nobias=True)
+        self.h2u = Linear(H, in_size=H, nobias=True)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Forget h and c: the next call starts a new sequence."""
+        self.h: Variable | None = None
+        self.c: Variable | None = None
+
+    def forward(self, x: Any) -> Variable:
+        _check_step('LSTM', x, self.h)
+        if self.h is None:
+            # f is unused on the first step (c = i u), but x2f still runs first: its lazy W
+            # is drawn here, before x2i's, as in the book.
+            f = F.sigmoid(self.x2f(x))
+            i = F.sigmoid(self.x2i(x))
+            o = F.sigmoid(self.x2o(x))
+            u = F.tanh(self.x2u(x))
+        else:
+            f = F.sigmoid(self.x2f(x) + self.h2f(self.h))
+            i = F.sigmoid(self.x2i(x) + self.h2i(self.h))
+            o = F.sigmoid(self.x2o(x) + self.h2o(self.h))
+            u = F.tanh(self.x2u(x) + self.h2u(self.h))
+        c_new = i * u if self.c is None else f * self.c + i * u
+        h_new = o * F.tanh(c_new)
+        self.h, self.c = h_new, c_new
+        return h_new

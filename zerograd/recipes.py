@@ -12,9 +12,11 @@ from typing import Callable
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import datasets, optimizers, training
-from zerograd.dataloaders import DataLoader
-from zerograd.models import MLP
+import zerograd.layers as L
+from zerograd import datasets, optimizers, training, transforms
+from zerograd.core import no_grad
+from zerograd.dataloaders import DataLoader, SeqDataLoader
+from zerograd.models import MLP, Model
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Options:
     lr: float | None = None
     seed: int = 0
     out: str = 'zerograd-out'
+    data: str | None = None  # a text file, for char-lstm
     resume: bool = False
     quiet: bool = False
     log: Callable[[str], None] = print
@@ -124,19 +127,23 @@ def spiral(options: Options) -> dict:
 # =============================================================================
 # mnist-mlp (step 51) and the demo
 # =============================================================================
-def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False) -> tuple:
+def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False,
+                   transform: Callable | None = None) -> tuple:
     """Full MNIST when it is cached or can be downloaded; otherwise the 5,000 digits that
-    ship with zerograd, with a one-line message saying so. Returns (train, test, name)."""
+    ship with zerograd, with a one-line message saying so. Returns (train, test, name).
+    ``transform`` replaces the default one (flatten, float32, / 255)."""
+    kwargs = {} if transform is None else {'transform': transform}
     try:
         # A short timeout: with the embedded digits to fall back on, waiting long for an
         # unreachable mirror is worse than training on fewer digits.
-        return (datasets.MNIST(train=True, timeout=5.0), datasets.MNIST(train=False),
-                'MNIST')
+        return (datasets.MNIST(train=True, timeout=5.0, **kwargs),
+                datasets.MNIST(train=False, **kwargs), 'MNIST')
     except (OSError, ValueError) as error:  # not cached and not downloadable, or corrupt
         if not quiet:
             log(f'full MNIST is not available ({type(error).__name__}); using the 5,000 '
                 'digits that ship with zerograd (MNIST5k: 4,000 train, 1,000 test)')
-        return datasets.MNIST5k(train=True), datasets.MNIST5k(train=False), 'MNIST5k'
+        return (datasets.MNIST5k(train=True, **kwargs), datasets.MNIST5k(train=False, **kwargs),
+                'MNIST5k')
 
 
 def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
@@ -151,22 +158,25 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=options.log)
-    files = []
-    # 50 test digits spread over the whole set (the embedded one is ordered by class).
-    index = np.linspace(0, len(test_set) - 1, min(50, len(test_set))).astype(int)
-    x, t = test_set[index]
-    if _pictures_available():
-        from zerograd.core import no_grad
-        with no_grad():
-            predicted = model(x).data.argmax(axis=1)
-        images = test_set.data[index].reshape(len(x), 28, 28)
-        files.append(training.plot_digits(images, t, predicted,
-                                          os.path.join(options.out, 'digits.png')))
+    files = _digits_picture(model, test_set, options)
     if graph:
-        files.append(_plot_graph(model, x[:1], options))
+        files.append(_plot_graph(model, test_set[np.arange(1)][0], options))
     result = _finish(options, model, history, files)
     result['dataset'] = name
     return result
+
+
+def _digits_picture(model, test_set, options: Options) -> list[str]:
+    """50 test digits spread over the whole set (the embedded one is ordered by class),
+    titled with the model's predictions."""
+    if not _pictures_available():
+        return []
+    index = np.linspace(0, len(test_set) - 1, min(50, len(test_set))).astype(int)
+    x, t = test_set[index]
+    with no_grad():
+        predicted = model(x).data.argmax(axis=1)
+    images = test_set.data[index].reshape(len(x), 28, 28)
+    return [training.plot_digits(images, t, predicted, os.path.join(options.out, 'digits.png'))]
 
 
 def _plot_graph(model, x, options: Options) -> str:
@@ -220,7 +230,6 @@ def sin_regression(options: Options) -> dict:
     files = []
     if _pictures_available():
         grid = np.linspace(0, 1, 200)[:, None]
-        from zerograd.core import no_grad
         with no_grad():
             prediction = model(grid).data
         files.append(training.plot_curves(
@@ -238,3 +247,183 @@ class _ArrayDataset(datasets.Dataset):
 
     def prepare(self) -> None:
         self.data, self.label = self._arrays
+
+
+# =============================================================================
+# mnist-cnn (steps 55-57)
+# =============================================================================
+class MnistCNN(Model):
+    """Two 3x3 convolutions (16 and 32 channels, ReLU, 2x2 max pooling), then a hidden
+    layer of 100 and the 10 classes. x: (N, 1, 28, 28) -> (N, 10)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = L.Conv2d(16, 3, pad=1)
+        self.conv2 = L.Conv2d(32, 3, pad=1)
+        self.fc1 = L.Linear(100)
+        self.fc2 = L.Linear(10)
+
+    def forward(self, x):
+        x = F.pooling(F.relu(self.conv1(x)), 2, 2)
+        x = F.pooling(F.relu(self.conv2(x)), 2, 2)
+        x = F.relu(self.fc1(F.flatten(x)))
+        return self.fc2(x)
+
+
+@recipe('mnist-cnn', 'a small CNN on MNIST (two 3x3 convolutions, max pooling), Adam',
+        epochs=1, batch_size=100, lr=0.001)
+def mnist_cnn(options: Options) -> dict:
+    """MnistCNN with Adam on MNIST images kept as (1, 28, 28); pictures: curves, digits."""
+    image = transforms.Compose([transforms.ToFloat(), transforms.Normalize(0.0, 255.0)])
+    train_set, test_set, name = mnist_datasets(options.log, options.quiet, transform=image)
+    if not options.quiet:
+        options.log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
+    train_loader = DataLoader(train_set, options.batch_size)
+    test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
+    model = MnistCNN()
+    optimizer = optimizers.Adam(alpha=options.lr).setup(model)
+    history = training.fit(model, optimizer, train_loader, options.epochs,
+                           test_loader=test_loader, out=options.out, resume=options.resume,
+                           quiet=options.quiet, log=options.log)
+    files = _digits_picture(model, test_set, options)
+    result = _finish(options, model, history, files)
+    result['dataset'] = name
+    return result
+
+
+# =============================================================================
+# sin-rnn and sin-lstm (steps 59-60)
+# =============================================================================
+class SimpleRNN(Model):
+    """The book's step 59 model: an RNN layer and a Linear read-out. x: (N, 1) -> (N, 1)."""
+
+    def __init__(self, hidden_size: int, out_size: int) -> None:
+        super().__init__()
+        self.rnn = L.RNN(hidden_size)
+        self.fc = L.Linear(out_size)
+
+    def reset_state(self) -> None:
+        self.rnn.reset_state()
+
+    def forward(self, x):
+        return self.fc(self.rnn(x))
+
+
+class BetterRNN(SimpleRNN):
+    """The book's step 60 model: an LSTM layer and a Linear read-out."""
+
+    def __init__(self, hidden_size: int, out_size: int) -> None:
+        Model.__init__(self)
+        self.rnn = L.LSTM(hidden_size)
+        self.fc = L.Linear(out_size)
+
+
+def _sin_sequence(options: Options, model: Model) -> dict:
+    train_set = datasets.SinCurve(train=True)
+    loader = SeqDataLoader(train_set, batch_size=options.batch_size)
+    optimizer = optimizers.Adam(alpha=options.lr).setup(model)
+    history = training.fit_bptt(model, optimizer, loader, options.epochs, bptt_length=30,
+                                out=options.out, resume=options.resume, quiet=options.quiet,
+                                log=options.log, log_every=10)
+    files = []
+    if _pictures_available():
+        # The book's check: feed cos, which the model never saw, one point at a time.
+        xs = np.cos(np.linspace(0, 4 * np.pi, 1000))
+        model.reset_state()
+        predicted = []
+        with no_grad():
+            for x in xs:
+                predicted.append(model(np.array([[x]])).data.item())
+        files.append(training.plot_curves(np.arange(len(xs)), {'y = cos(x)': xs,
+                                                               'predicted': predicted},
+                                          os.path.join(options.out, 'prediction.png')))
+    return _finish(options, model, history, files)
+
+
+@recipe('sin-rnn', "the book's step 59: an RNN learns a noisy sine (hidden 100, BPTT 30)",
+        epochs=100, batch_size=1, lr=0.001)
+def sin_rnn(options: Options) -> dict:
+    """SimpleRNN(100, 1), Adam, truncated BPTT of 30 steps over SinCurve."""
+    return _sin_sequence(options, SimpleRNN(100, 1))
+
+
+@recipe('sin-lstm', "the book's step 60: an LSTM learns a noisy sine (batch 30, BPTT 30)",
+        epochs=100, batch_size=30, lr=0.001)
+def sin_lstm(options: Options) -> dict:
+    """BetterRNN(100, 1) (LSTM), Adam, SeqDataLoader of 30 streams, BPTT of 30 steps."""
+    return _sin_sequence(options, BetterRNN(100, 1))
+
+
+# =============================================================================
+# char-lstm
+# =============================================================================
+class CharLSTM(Model):
+    """Characters in, next-character scores out: EmbedID -> LSTM -> Linear.
+    x: (N,) int ids -> (N, vocab_size)."""
+
+    def __init__(self, vocab_size: int, embed_size: int = 32, hidden_size: int = 128) -> None:
+        super().__init__()
+        self.embed = L.EmbedID(vocab_size, embed_size)
+        self.lstm = L.LSTM(hidden_size)
+        self.fc = L.Linear(vocab_size)
+
+    def reset_state(self) -> None:
+        self.lstm.reset_state()
+
+    def forward(self, x):
+        return self.fc(self.lstm(self.embed(x)))
+
+
+def sample_text(model: CharLSTM, dataset: datasets.CharText, start: str, length: int = 200,
+                rng: np.random.Generator | None = None) -> str:
+    """``length`` characters generated after ``start``, drawing each from the model's
+    softmax. Uses a private generator and leaves the model's LSTM state as it was."""
+    rng = rng or np.random.default_rng(0)
+    saved = (model.lstm.h, model.lstm.c)
+    model.reset_state()
+    text = start
+    with no_grad():
+        y = None
+        for char in start:
+            y = model(np.array([dataset.char_to_id[char]]))
+        for _ in range(length):
+            p = F.softmax(y).data[0].astype(np.float64)
+            next_id = int(rng.choice(len(p), p=p / p.sum()))
+            text += dataset.id_to_char[next_id]
+            y = model(np.array([next_id]))
+    model.lstm.h, model.lstm.c = saved
+    return text
+
+
+@recipe('char-lstm', 'a character-level LSTM on Shakespeare (or --data FILE), printing samples',
+        epochs=1, batch_size=64, lr=0.003)
+def char_lstm(options: Options) -> dict:
+    """CharLSTM, Adam, SeqDataLoader of ``batch_size`` streams, BPTT of 35 characters; a
+    generated sample is printed every 100 updates and at the end."""
+    if options.data is not None:
+        text = datasets.CharText(options.data)
+    else:
+        text = datasets.Shakespear()
+    if not options.quiet:
+        options.log(f'{len(text):,} characters, {len(text.char_to_id)} distinct')
+    loader = SeqDataLoader(text, batch_size=options.batch_size)
+    model = CharLSTM(len(text.char_to_id))
+    optimizer = optimizers.Adam(alpha=options.lr).setup(model)
+    optimizer.add_hook(optimizers.ClipGrad(5.0))
+    start = text.id_to_char[int(text.data[0])]
+
+    def show_sample(updates: int) -> None:
+        if updates % 100 == 0 and not options.quiet:
+            options.log(f'--- sample after {updates} updates ---\n'
+                        f'{sample_text(model, text, start)}')
+
+    history = training.fit_bptt(model, optimizer, loader, options.epochs, bptt_length=35,
+                                loss_fn=F.softmax_cross_entropy, out=options.out,
+                                resume=options.resume, quiet=options.quiet, log=options.log,
+                                on_update=show_sample)
+    sample = sample_text(model, text, start, length=300)
+    if not options.quiet:
+        options.log(f'--- sample at the end ---\n{sample}')
+    result = _finish(options, model, history, [])
+    result['sample'] = sample
+    return result

@@ -216,6 +216,65 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
     return history
 
 
+def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: int, *,
+             loss_fn: Callable = F.mean_squared_error, out: str | None = None,
+             resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
+             log_every: int = 1, on_update: Callable[[int], None] | None = None) -> History:
+    """Train a recurrent model by truncated backpropagation through time (the book's
+    steps 59-60): ``loader`` yields one time step ``(x, t)`` at a time, in order (e.g. a
+    ``SeqDataLoader``); the loss is summed over ``bptt_length`` steps, then backward,
+    ``unchain_backward`` (cut the graph so the next chunk starts fresh) and an update.
+    ``model.reset_state()`` starts every epoch. History: ``train_loss`` = the summed loss
+    divided by the steps of the epoch, as the book prints it. ``on_update(n)`` is called
+    after the n-th update (e.g. to print a sample); ``out``/``resume`` as for ``fit``.
+    """
+    if bptt_length < 1:
+        raise ValueError(f'fit_bptt: bptt_length must be >= 1, got {bptt_length}')
+    history = History()
+    start_epoch = 0
+    if resume:
+        if out is None:
+            raise ValueError('fit_bptt: resume=True needs the out folder of the earlier run')
+        start_epoch, history = load_state(out, model, optimizer)
+        if not quiet:
+            log(f'resumed after epoch {start_epoch} from {checkpoint_path(out)}')
+    updates = 0
+    steps_per_epoch = len(loader)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        shown = log_every == 1 or epoch % log_every == 0
+        progress = Progress(steps_per_epoch, f'epoch {epoch}/{epochs}', quiet or not shown)
+        model.reset_state()
+        loss, total, count = 0, 0.0, 0
+        start = time.perf_counter()
+        try:
+            for x, t in loader:
+                loss = loss + loss_fn(model(x), t)
+                count += 1
+                if count % bptt_length == 0 or count == steps_per_epoch:
+                    model.cleargrads()
+                    loss.backward()
+                    loss.unchain_backward()
+                    optimizer.update()
+                    total += float(loss.data)
+                    loss = 0
+                    updates += 1
+                    progress.update(bptt_length, loss=f'{total / count:.4f}')
+                    if on_update is not None:
+                        on_update(updates)
+        finally:
+            progress.close()
+        elapsed = time.perf_counter() - start
+        record = {'epoch': epoch, 'train_loss': total / max(count, 1),
+                  'samples_per_second': count * len(x) / max(elapsed, 1e-9)}
+        history.append(**record)
+        if epoch % log_every == 0 or epoch == epochs:
+            if not quiet:
+                log(format_record(record))
+            if out is not None:
+                save_state(out, model, optimizer, epoch, history)
+    return history
+
+
 def format_record(record: dict[str, float]) -> str:
     """'epoch 3  train loss 0.1234 accuracy 0.9612  test loss ...  12,345 samples/s'."""
     parts = [f'epoch {int(record["epoch"])}']

@@ -1,0 +1,501 @@
+"""The per-op checks of the convolution family (``zerograd.functions_conv``): im2col, col2im,
+conv2d, deconv2d, conv2d_simple, pooling, pooling_simple, average_pooling.
+
+Every op goes through ``check_op`` (forward against a plain NumPy loop reference in float64
+and float32, float32 kept, first derivatives and double backward against central
+differences). Then what ``check_op`` cannot see: max pooling's third derivative, the
+composed ``_simple`` oracles against the fused ops, chains that pass the channel-major output
+of one convolution to the next op, the book's printed shapes, and the error messages.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import zerograd.functions as F
+from zerograd import Variable, utils
+from zerograd.functions_conv import Pooling, PoolingGrad, PoolingWithIndexes
+from zerograd.testing import check_op
+
+
+# =============================================================================
+# NumPy references: plain loops over the output pixels
+# =============================================================================
+def _pad(x, pad, value=0.0):
+    PH, PW = utils.pair(pad)
+    return np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)), constant_values=value)
+
+
+def _out(size, k, s, p):
+    return (size + 2 * p - k) // s + 1
+
+
+def np_windows(x, kernel_size, stride, pad, value=0.0):
+    """(N, C, KH, KW, OH, OW) by a loop over the output pixels."""
+    KH, KW = utils.pair(kernel_size)
+    SH, SW = utils.pair(stride)
+    PH, PW = utils.pair(pad)
+    N, C, H, W = x.shape
+    OH, OW = _out(H, KH, SH, PH), _out(W, KW, SW, PW)
+    xp = _pad(x, pad, value)
+    col = np.zeros((N, C, KH, KW, OH, OW), dtype=x.dtype)
+    for i in range(OH):
+        for j in range(OW):
+            col[:, :, :, :, i, j] = xp[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
+    return col
+
+
+def np_im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
+    col = np_windows(x, kernel_size, stride, pad)
+    if to_matrix:
+        N, C, KH, KW, OH, OW = col.shape
+        return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * OH * OW, -1)
+    return col
+
+
+def np_col2im(col, x_shape, kernel_size, stride=1, pad=0, to_matrix=True):
+    KH, KW = utils.pair(kernel_size)
+    SH, SW = utils.pair(stride)
+    PH, PW = utils.pair(pad)
+    N, C, H, W = x_shape
+    OH, OW = _out(H, KH, SH, PH), _out(W, KW, SW, PW)
+    if to_matrix:
+        col = col.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 4, 5, 1, 2)
+    x = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=col.dtype)
+    for i in range(OH):
+        for j in range(OW):
+            x[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW] += col[:, :, :, :, i, j]
+    return x[:, :, PH:PH + H, PW:PW + W]
+
+
+def np_conv2d(x, W, b=None, stride=1, pad=0):
+    """A naive convolution: for every output pixel, its window dotted with each filter."""
+    OC, C, KH, KW = W.shape
+    SH, SW = utils.pair(stride)
+    PH, PW = utils.pair(pad)
+    N, _, H, Wd = x.shape
+    OH, OW = _out(H, KH, SH, PH), _out(Wd, KW, SW, PW)
+    xp = _pad(x, pad)
+    y = np.zeros((N, OC, OH, OW), dtype=np.result_type(x, W))
+    for i in range(OH):
+        for j in range(OW):
+            window = xp[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
+            y[:, :, i, j] = np.tensordot(window, W, axes=([1, 2, 3], [1, 2, 3]))
+    if b is not None:
+        y += b.reshape(1, OC, 1, 1)
+    return y
+
+
+def np_deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
+    """A naive transposed convolution: every input pixel adds W[c] times itself into its
+    window of the (padded) output."""
+    C, OC, KH, KW = W.shape
+    SH, SW = utils.pair(stride)
+    PH, PW = utils.pair(pad)
+    N, _, H, Wd = x.shape
+    if outsize is None:
+        outsize = (SH * (H - 1) + KH - 2 * PH, SW * (Wd - 1) + KW - 2 * PW)
+    OH, OW = utils.pair(outsize)
+    y = np.zeros((N, OC, OH + 2 * PH, OW + 2 * PW), dtype=np.result_type(x, W))
+    for n in range(N):
+        for h in range(H):
+            for w in range(Wd):
+                y[n, :, h * SH:h * SH + KH, w * SW:w * SW + KW] += np.tensordot(
+                    x[n, :, h, w], W, axes=(0, 0))
+    y = y[:, :, PH:PH + OH, PW:PW + OW]
+    if b is not None:
+        y += b.reshape(1, OC, 1, 1)
+    return y
+
+
+def np_max_pool(x, kernel_size, stride=1, pad=0):
+    return np_windows(x, kernel_size, stride, pad, -np.inf).max(axis=(2, 3))
+
+
+def np_avg_pool(x, kernel_size, stride=1, pad=0):
+    return np_windows(x, kernel_size, stride, pad).mean(axis=(2, 3))
+
+
+def distinct(shape, rng):
+    """Values in [-1, 1) at least 2 / size apart: no ties for max pooling to break."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size).reshape(shape) * 2.0 / size - 1.0)
+
+
+# =============================================================================
+# check_op on every op
+# =============================================================================
+# (kernel_size, stride, pad, x shape): square and non-square, strides 1-3, pads 0-2
+CONV_SETTINGS = [
+    (3, 1, 0, (2, 3, 5, 5)),
+    (3, 1, 1, (2, 2, 4, 5)),
+    (2, 2, 0, (1, 2, 5, 4)),
+    ((2, 3), (2, 1), (1, 2), (2, 2, 4, 3)),
+    (3, 3, 2, (1, 2, 5, 6)),
+]
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS)
+def test_check_op_conv2d(kernel_size, stride, pad, x_shape):
+    KH, KW = utils.pair(kernel_size)
+    C = x_shape[1]
+    check_op(f'conv2d k={kernel_size} s={stride} p={pad}',
+             lambda x, W, b: F.conv2d(x, W, b, stride=stride, pad=pad),
+             lambda x, W, b: np_conv2d(x, W, b, stride, pad),
+             [x_shape, (3, C, KH, KW), (3,)])
+
+
+def test_check_op_conv2d_without_b_and_with_ndarray_x():
+    check_op('conv2d without b', lambda x, W: F.conv2d(x, W, stride=2, pad=1),
+             lambda x, W: np_conv2d(x, W, None, 2, 1), [(2, 2, 5, 4), (3, 2, 3, 3)])
+    X = np.random.default_rng(0).uniform(-1, 1, (2, 2, 4, 4))
+    check_op('conv2d ndarray x', lambda W, b: F.conv2d(X.astype(W.dtype), W, b, pad=1),
+             lambda W, b: np_conv2d(X, W, b, 1, 1), [(3, 2, 3, 3), (3,)])
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS[:4])
+def test_check_op_conv2d_simple(kernel_size, stride, pad, x_shape):
+    KH, KW = utils.pair(kernel_size)
+    check_op('conv2d_simple', lambda x, W, b: F.conv2d_simple(x, W, b, stride, pad),
+             lambda x, W, b: np_conv2d(x, W, b, stride, pad),
+             [x_shape, (3, x_shape[1], KH, KW), (3,)])
+
+
+# (kernel_size, stride, pad, x shape, outsize or None)
+DECONV_SETTINGS = [
+    (3, 1, 0, (2, 3, 3, 3), None),
+    (3, 2, 1, (2, 2, 3, 2), None),
+    (3, 2, 1, (1, 2, 3, 2), (6, 4)),
+    ((2, 3), (3, 2), (0, 1), (2, 2, 2, 3), (5, 5)),
+    (4, 3, 2, (1, 2, 3, 3), (7, 8)),
+]
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape, outsize', DECONV_SETTINGS)
+def test_check_op_deconv2d(kernel_size, stride, pad, x_shape, outsize):
+    KH, KW = utils.pair(kernel_size)
+    C = x_shape[1]
+    check_op(f'deconv2d k={kernel_size} s={stride} p={pad} outsize={outsize}',
+             lambda x, W, b: F.deconv2d(x, W, b, stride, pad, outsize),
+             lambda x, W, b: np_deconv2d(x, W, b, stride, pad, outsize),
+             [x_shape, (C, 3, KH, KW), (3,)])
+
+
+def test_check_op_deconv2d_without_b():
+    check_op('deconv2d without b', lambda x, W: F.deconv2d(x, W, stride=2),
+             lambda x, W: np_deconv2d(x, W, None, 2, 0), [(2, 2, 3, 3), (2, 3, 2, 2)])
+
+
+# (kernel_size, stride, pad, x shape)
+POOL_SETTINGS = [
+    (2, 2, 0, (2, 3, 4, 4)),
+    (3, 1, 1, (1, 2, 4, 5)),
+    ((2, 3), (1, 2), (1, 0), (2, 2, 5, 5)),
+    ((3, 2), 3, (2, 1), (1, 2, 7, 6)),
+    (2, 1, 0, (1, 1, 3, 3)),
+]
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', POOL_SETTINGS)
+@pytest.mark.parametrize('name', ['pooling', 'pooling_simple'])
+def test_check_op_max_pooling(name, kernel_size, stride, pad, x_shape):
+    f = getattr(F, name)
+    check_op(f'{name} k={kernel_size} s={stride} p={pad}',
+             lambda x: f(x, kernel_size, stride, pad),
+             lambda x: np_max_pool(x, kernel_size, stride, pad), [x_shape],
+             make_input=distinct)
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', POOL_SETTINGS)
+def test_check_op_average_pooling(kernel_size, stride, pad, x_shape):
+    check_op(f'average_pooling k={kernel_size} s={stride} p={pad}',
+             lambda x: F.average_pooling(x, kernel_size, stride, pad),
+             lambda x: np_avg_pool(x, kernel_size, stride, pad), [x_shape])
+
+
+@pytest.mark.parametrize('to_matrix', [True, False], ids=['matrix', '6-D'])
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS[1:4])
+def test_check_op_im2col_col2im(kernel_size, stride, pad, x_shape, to_matrix):
+    check_op(f'im2col to_matrix={to_matrix}',
+             lambda x: F.im2col(x, kernel_size, stride, pad, to_matrix),
+             lambda x: np_im2col(x, kernel_size, stride, pad, to_matrix), [x_shape])
+    col_shape = np_im2col(np.zeros(x_shape), kernel_size, stride, pad, to_matrix).shape
+    check_op(f'col2im to_matrix={to_matrix}',
+             lambda col: F.col2im(col, x_shape, kernel_size, stride, pad, to_matrix),
+             lambda col: np_col2im(col, x_shape, kernel_size, stride, pad, to_matrix),
+             [col_shape])
+
+
+# =============================================================================
+# Higher orders of max pooling: PoolingGrad and PoolingWithIndexes chain at any order
+# =============================================================================
+def _gather_at_max(x, v):
+    """v read at the maximum of each window of x (kernel 3, stride 2, pad 1)."""
+    windows_x = np_windows(x, 3, 2, 1, -np.inf)
+    N, C, KH, KW, OH, OW = windows_x.shape
+    index = windows_x.reshape(N, C, KH * KW, OH, OW).argmax(axis=2)[:, :, None]
+    windows_v = np_windows(v, 3, 2, 1).reshape(N, C, KH * KW, OH, OW)
+    return np.take_along_axis(windows_v, index, 2)[:, :, 0]
+
+
+def _scatter_to_max(x, u):
+    """u (N, C, OH, OW) added at the maximum of each window of x (kernel 3, stride 2, pad 1)."""
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, H + 2, W + 2))
+    xp = _pad(x, 1, -np.inf)
+    for n, c, i, j in np.ndindex(*u.shape):
+        window = xp[n, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+        a, b = np.unravel_index(window.argmax(), window.shape)
+        out[n, c, 2 * i + a, 2 * j + b] += u[n, c, i, j]
+    return out[:, :, 1:H + 1, 1:W + 1]
+
+
+def _functions_behind(v):
+    """The types of every Function in the graph behind v."""
+    seen, todo = set(), [v.creator]
+    while todo:
+        f = todo.pop()
+        if f is not None and f not in seen:
+            seen.add(f)
+            todo.extend(x.creator for x in f.inputs)
+    return {type(f) for f in seen}
+
+
+def test_max_pooling_third_and_fourth_derivatives():
+    """Pooling -> PoolingGrad -> PoolingWithIndexes -> PoolingGrad -> PoolingWithIndexes:
+    each derivative is the previous one's Function, differentiated again."""
+    rng = np.random.default_rng(3)
+    x = Variable(distinct((2, 2, 5, 5), rng))
+    gy = Variable(rng.standard_normal((2, 2, 3, 3)))
+    v = Variable(rng.standard_normal((2, 2, 5, 5)))
+    u = Variable(rng.standard_normal((2, 2, 3, 3)))
+    t = rng.standard_normal((2, 2, 5, 5))
+    y = F.pooling(x, 3, stride=2, pad=1)
+    assert isinstance(y.creator, Pooling)
+    y.grad = gy
+    y.backward(create_graph=True)
+    gx = x.grad                                   # 1st: PoolingGrad(gy)
+    assert isinstance(gx.creator, PoolingGrad)
+    np.testing.assert_allclose(gx.data, _scatter_to_max(x.data, gy.data))
+    (gx * v).sum().backward(create_graph=True)
+    ggy = gy.grad                                 # 2nd: PoolingWithIndexes(v)
+    assert isinstance(ggy.creator, PoolingWithIndexes)
+    np.testing.assert_allclose(ggy.data, _gather_at_max(x.data, v.data))
+    v.cleargrad()  # (gx * v) gave v a gradient: start afresh
+    (ggy * u).sum().backward(create_graph=True)
+    gv = v.grad                                   # 3rd: PoolingGrad(u)
+    assert PoolingGrad in _functions_behind(gv)
+    np.testing.assert_allclose(gv.data, _scatter_to_max(x.data, u.data))
+    u.cleargrad()
+    (gv * t).sum().backward()
+    np.testing.assert_allclose(u.grad.data, _gather_at_max(x.data, t))  # 4th
+
+
+# =============================================================================
+# The composed oracles against the fused ops, and channel-major chains
+# =============================================================================
+@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS)
+def test_conv2d_simple_equals_conv2d(kernel_size, stride, pad, x_shape):
+    rng = np.random.default_rng(1)
+    KH, KW = utils.pair(kernel_size)
+    arrays = [rng.standard_normal(s) for s in (x_shape, (4, x_shape[1], KH, KW), (4,))]
+    results = []
+    for f in (F.conv2d, F.conv2d_simple):
+        xs = [Variable(a.copy()) for a in arrays]
+        y = f(*xs, stride=stride, pad=pad)
+        y.grad = Variable(np.cos(np.arange(y.size)).reshape(y.shape))
+        y.backward()
+        results.append([y.data] + [x.grad.data for x in xs])
+    for ours, oracle in zip(*results):
+        np.testing.assert_allclose(ours, oracle, rtol=1e-10, atol=1e-12)
+
+
+def test_pooling_simple_equals_pooling_with_negative_inputs_and_padding():
+    x = distinct((2, 3, 5, 6), np.random.default_rng(2)) - 1.5  # all negative
+    for f in (F.pooling, F.pooling_simple):
+        xv = Variable(x.copy())
+        y = f(xv, 3, 2, 1)
+        y.backward()
+        if f is F.pooling:
+            y0, g0 = y.data, xv.grad.data
+    np.testing.assert_array_equal(y.data, y0)
+    np.testing.assert_array_equal(xv.grad.data, g0)
+    assert (y0 < 0).all()  # the zero padding of the book would have won
+
+
+def test_a_network_of_channel_major_outputs_matches_the_composed_one():
+    """conv2d's output is stored channel by channel: the next conv2d, relu, pooling,
+    average pooling and deconv2d read it and their gradients come back right."""
+    rng = np.random.default_rng(4)
+    arrays = dict(x=rng.standard_normal((3, 2, 9, 8)),
+                  W1=rng.standard_normal((4, 2, 3, 3)), b1=rng.standard_normal(4),
+                  W2=rng.standard_normal((5, 4, 3, 2)), b2=rng.standard_normal(5),
+                  W3=rng.standard_normal((5, 2, 2, 2)))
+
+    def net(v, conv, pool):
+        h = F.relu(conv(v['x'], v['W1'], v['b1'], stride=1, pad=1))
+        h = conv(h, v['W2'], v['b2'], stride=(1, 2), pad=(0, 1))
+        a = pool(h, 2, stride=2)
+        m = F.average_pooling(h, (3, 2), stride=1, pad=1)
+        d = F.deconv2d(a, v['W3'], stride=2)
+        return (a * a).sum() + (m * m).sum() + (d * d).sum()
+
+    grads = []
+    for conv, pool in ((F.conv2d, F.pooling), (F.conv2d_simple, F.pooling_simple)):
+        v = {k: Variable(a.copy()) for k, a in arrays.items()}
+        loss = net(v, conv, pool)
+        loss.backward()
+        grads.append([loss.data] + [v[k].grad.data for k in arrays])
+    for ours, oracle in zip(*grads):
+        np.testing.assert_allclose(ours, oracle, rtol=1e-9, atol=1e-10)
+
+
+def test_float32_stays_float32_through_double_backward():
+    rng = np.random.default_rng(5)
+    x = Variable(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    W = Variable(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    b = Variable(rng.standard_normal(4).astype(np.float32))
+    h = F.conv2d(x, W, b, stride=1, pad=1)
+    d = F.deconv2d(h, W, stride=1, pad=1)  # W (4, 3, 3, 3) read as (C, OC, KH, KW)
+    y = (F.pooling(F.relu(h), 2, 2) ** 2).sum() + (F.average_pooling(h, 2, 2) ** 2).sum() \
+        + (d * d).sum()
+    assert d.dtype == y.dtype == np.float32
+    y.backward(create_graph=True)
+    gx, gW = x.grad, W.grad
+    assert gx.dtype == gW.dtype == b.grad.dtype == np.float32
+    x.cleargrad()
+    W.cleargrad()
+    ((gx * gx).sum() + (gW * gW).sum()).backward()
+    assert x.grad.dtype == W.grad.dtype == np.float32
+
+
+def test_conv2d_with_ndarray_x_skips_its_gradient_and_still_trains_W():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 5, 5))
+    W = Variable(rng.standard_normal((2, 3, 3, 3)))
+    y = F.conv2d(x, W, pad=1)
+    assert y.creator.needs_gx is False
+    y.backward()
+    xv = Variable(x)
+    W2 = Variable(W.data.copy())
+    F.conv2d(xv, W2, pad=1).backward()
+    np.testing.assert_allclose(W.grad.data, W2.grad.data)
+
+
+def test_im2col_col2im_are_adjoint():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 6, 5))
+    col = rng.standard_normal(F.im2col(x, (3, 2), 2, 1).shape)
+    lhs = np.sum(F.im2col(x, (3, 2), 2, 1).data * col)
+    rhs = np.sum(x * F.col2im(col, x.shape, (3, 2), 2, 1).data)
+    np.testing.assert_allclose(lhs, rhs)
+
+
+def test_deconv2d_is_the_input_gradient_of_conv2d():
+    rng = np.random.default_rng(8)
+    x = Variable(rng.standard_normal((2, 3, 7, 6)))
+    W = rng.standard_normal((4, 3, 3, 3))
+    y = F.conv2d(x, W, stride=2, pad=1)
+    gy = rng.standard_normal(y.shape)
+    y.grad = Variable(gy)
+    y.backward()
+    np.testing.assert_allclose(x.grad.data,
+                               F.deconv2d(gy, W, stride=2, pad=1, outsize=(7, 6)).data)
+
+
+def test_default_stride_of_pooling_is_one():
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    assert F.pooling(x, 2).shape == (1, 1, 2, 2)
+    assert F.average_pooling(x, 2).shape == (1, 1, 2, 2)
+
+
+def test_max_pooling_of_integers():
+    x = np.array([[[[-5, -3], [-4, -9]]]], dtype=np.int64)
+    assert F.pooling(x, 2, pad=1).data.tolist() == [[[[-5, -3, -3], [-4, -3, -3],
+                                                      [-4, -4, -9]]]]
+
+
+def test_average_pooling_of_integers_gives_floats():
+    x = np.arange(16, dtype=np.uint8).reshape(1, 1, 4, 4)
+    y = F.average_pooling(x, 2, 2)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y.data, [[[[2.5, 4.5], [10.5, 12.5]]]])
+
+
+# =============================================================================
+# The book's printed shapes (steps 55 and 57)
+# =============================================================================
+def test_step55_conv_outsize():
+    H, W = 4, 4
+    KH, KW = 3, 3
+    SH, SW = 1, 1
+    PH, PW = 1, 1
+    OH = utils.get_conv_outsize(H, KH, SH, PH)
+    OW = utils.get_conv_outsize(W, KW, SW, PW)
+    assert (OH, OW) == (4, 4)
+
+
+def test_step57_im2col_and_conv2d_simple_shapes():
+    x1 = np.random.rand(1, 3, 7, 7)
+    col1 = F.im2col(x1, kernel_size=5, stride=1, pad=0, to_matrix=True)
+    assert col1.shape == (9, 75)
+    x2 = np.random.rand(10, 3, 7, 7)
+    col2 = F.im2col(x2, kernel_size=(5, 5), stride=(1, 1), pad=(0, 0), to_matrix=True)
+    assert col2.shape == (90, 75)
+
+    N, C, H, W = 1, 5, 15, 15
+    OC, (KH, KW) = 8, (3, 3)
+    x = Variable(np.random.randn(N, C, H, W))
+    W = np.random.randn(OC, C, KH, KW)
+    y = F.conv2d_simple(x, W, b=None, stride=1, pad=1)
+    y.backward()
+    assert y.shape == (1, 8, 15, 15)
+    assert x.grad.shape == (1, 5, 15, 15)
+
+
+# =============================================================================
+# Errors a user can act on
+# =============================================================================
+X = np.zeros((2, 3, 5, 5))
+W3 = np.zeros((4, 3, 3, 3))
+
+ERRORS = [
+    (lambda: F.conv2d(np.zeros((3, 5, 5)), W3), r'conv2d: x must be 4-D .* got shape \(3, 5, 5\)'),
+    (lambda: F.conv2d(X, np.zeros((4, 3, 3))), r'conv2d: W must be 4-D \(OC, C, KH, KW\)'),
+    (lambda: F.conv2d(X, np.zeros((4, 2, 3, 3))),
+     r'conv2d: x has 3 channels but W \(OC, C, KH, KW\) expects 2 \(x.shape=\(2, 3, 5, 5\)'),
+    (lambda: F.conv2d(X, np.zeros((4, 3, 6, 3))),
+     r'conv2d: kernel \(6, 3\) is larger than the padded input \(5, 5\)'),
+    (lambda: F.conv2d(X, W3, np.zeros(3)), r'conv2d: b must have shape \(4,\), got \(3,\)'),
+    (lambda: F.conv2d(X, W3, stride=0), r'conv2d: stride must be positive, got \(0, 0\)'),
+    (lambda: F.conv2d(X, W3, pad=(1, -1)), r'conv2d: pad must be non-negative, got \(1, -1\)'),
+    (lambda: F.conv2d(X, W3, stride=1.5), r'conv2d: stride must be an int or a pair of ints'),
+    (lambda: F.conv2d_simple(X, np.zeros((4, 2, 3, 3))), r'conv2d_simple: x has 3 channels'),
+    (lambda: F.deconv2d(X, np.zeros((2, 4, 3, 3))),
+     r'deconv2d: x has 3 channels but W \(C, OC, KH, KW\) expects 2'),
+    (lambda: F.deconv2d(X, np.zeros((3, 4, 3, 3)), outsize=(8, 7)),
+     r'deconv2d: outsize \(8, 7\) does not fit x of shape \(2, 3, 5, 5\).* \[7, 7\] x \[7, 7\]'),
+    (lambda: F.deconv2d(X, np.zeros((3, 4, 3, 3)), stride=2, outsize=(13, 11)),
+     r'deconv2d: outsize \(13, 11\) does not fit .* \[11, 12\] x \[11, 12\]'),
+    (lambda: F.deconv2d(np.zeros((1, 3, 1, 1)), np.zeros((3, 4, 1, 1)), pad=1),
+     r'deconv2d: pad \(1, 1\) is too large'),
+    (lambda: F.deconv2d(X, np.zeros((3, 4, 3, 3)), np.zeros(3)), r'deconv2d: b must have shape \(4,\)'),
+    (lambda: F.pooling(np.zeros((5, 5)), 2), r'pooling: x must be 4-D \(N, C, H, W\), got shape \(5, 5\)'),
+    (lambda: F.pooling(X, 6), r'pooling: kernel \(6, 6\) is larger than the padded input \(5, 5\)'),
+    (lambda: F.pooling(X, 2, pad=2), r'pooling: pad \(2, 2\) must be smaller than kernel_size'),
+    (lambda: F.pooling(X, 2, stride=-1), r'pooling: stride must be positive'),
+    (lambda: F.pooling_simple(X, (2, 2, 2)), r'pooling_simple: kernel_size must be an int or a pair'),
+    (lambda: F.average_pooling(X, 0), r'average_pooling: kernel_size must be positive'),
+    (lambda: F.average_pooling(X, 2, pad=-1), r'average_pooling: pad must be non-negative'),
+    (lambda: F.im2col(np.zeros((2, 3, 5)), 2), r'im2col: x must be 4-D'),
+    (lambda: F.im2col(X, 7, pad=0), r'im2col: kernel \(7, 7\) is larger than the padded input'),
+    (lambda: F.col2im(np.zeros((5, 27)), X.shape, 3),
+     r'col2im: col must have shape \(18, 27\) .* got \(5, 27\)'),
+    (lambda: F.col2im(np.zeros((5, 27)), (3, 5, 5), 3), r'col2im: input_shape must be'),
+]
+
+
+@pytest.mark.parametrize('call, pattern', ERRORS, ids=[re.sub(r'\\', '', p[:40]) for _, p in ERRORS])
+def test_errors(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
