@@ -118,3 +118,45 @@ def test_mnist_mlp_on_full_mnist_reaches_the_books_accuracy(tmp_path):
                                 env={'ZEROGRAD_DATA': SHARED_DATA})
     assert status == 0, err
     assert _test_accuracy(out) >= 0.975
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'mnist')),
+                    reason='full MNIST is not beside the repository')
+def test_mnist_cnn_one_epoch_on_full_mnist(tmp_path):
+    status, out, err = zerograd('train', 'mnist-cnn', '--epochs', '1', '--quiet', cwd=tmp_path,
+                                env={'ZEROGRAD_DATA': SHARED_DATA})
+    assert status == 0, err
+    assert _test_accuracy(out) >= 0.98
+
+
+@pytest.mark.slow
+def test_sin_lstm_and_sin_rnn_recipes(tmp_path):
+    # The book's steps 59-60 through the command, shortened: the loss falls fast.
+    status, out, err = zerograd('train', 'sin-lstm', '--epochs', '20', '--out', 'lstm',
+                                cwd=tmp_path)
+    assert status == 0, err
+    losses = [float(line.split('train loss')[1].split()[0])
+              for line in out.splitlines() if line.startswith('epoch')]
+    assert losses[-1] < 0.05 and losses[-1] < losses[0] / 2  # epochs 10 and 20
+    assert (tmp_path / 'lstm' / 'prediction.png').exists() == PICTURES
+    status, out, err = zerograd('train', 'sin-rnn', '--epochs', '2', '--quiet', '--out', 'rnn',
+                                cwd=tmp_path)
+    assert status == 0, err
+    assert 'final loss' in out
+
+
+def test_char_lstm_on_a_text_file_prints_samples(tmp_path):
+    text = (open(os.path.join(SHARED_DATA, 'shakespeare', 'shakespeare_1mb.txt')).read(6000)
+            if os.path.isdir(os.path.join(SHARED_DATA, 'shakespeare'))
+            else 'the quick brown fox jumps over the lazy dog. ' * 150)
+    (tmp_path / 'small.txt').write_text(text)
+    status, out, err = zerograd('train', 'char-lstm', '--data', 'small.txt', '--epochs', '3',
+                                '--batch-size', '16', '--out', 'chars', cwd=tmp_path)
+    assert status == 0, err
+    assert '--- sample after 11 updates ---' in out and '--- sample at the end ---' in out
+    losses = [float(line.split('train loss')[1].split()[0])
+              for line in out.splitlines() if line.startswith('epoch')]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    sample = out.split('--- sample at the end ---\n')[1].split('\nfinal loss')[0]
+    assert len(sample) > 200 and set(sample) <= set(text) | {'\n'}
