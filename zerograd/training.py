@@ -183,14 +183,7 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         raise ValueError(f'fit: log_every must be >= 1, got {log_every}')
     if epochs < 0:
         raise ValueError(f'fit: epochs must be >= 0, got {epochs}')
-    history = History()
-    start_epoch = 0
-    if resume:
-        if out is None:
-            raise ValueError('fit: resume=True needs the out folder of the earlier run')
-        start_epoch, history = load_state(out, model, optimizer)
-        if not quiet:
-            log(f'resumed after epoch {start_epoch} from {checkpoint_path(out)}')
+    start_epoch, history = _start('fit', model, optimizer, out, resume, quiet, log)
     for epoch in range(start_epoch + 1, epochs + 1):
         # A bar per epoch, unless epochs are many and short (then only the logged ones).
         shown = log_every == 1 or epoch % log_every == 0
@@ -207,13 +200,33 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         if test_loader is not None:
             test = evaluate(model, test_loader, loss_fn, metric)
             record.update({f'test_{name}': value for name, value in test.items()})
-        history.append(**record)
-        if epoch % log_every == 0 or epoch == epochs:
-            if not quiet:
-                log(format_record(record))
-            if out is not None:
-                save_state(out, model, optimizer, epoch, history)
+        _end_epoch(record, history, epochs, log_every, model, optimizer, out, quiet, log)
     return history
+
+
+def _start(who: str, model: Any, optimizer: Any, out: str | None, resume: bool, quiet: bool,
+           log: Callable[[str], None]) -> tuple[int, History]:
+    """(0, a new History), or, resuming, the last saved epoch and its history."""
+    if not resume:
+        return 0, History()
+    if out is None:
+        raise ValueError(f'{who}: resume=True needs the out folder of the earlier run')
+    start_epoch, history = load_state(out, model, optimizer)
+    if not quiet:
+        log(f'resumed after epoch {start_epoch} from {checkpoint_path(out)}')
+    return start_epoch, history
+
+
+def _end_epoch(record: dict, history: History, epochs: int, log_every: int, model: Any,
+               optimizer: Any, out: str | None, quiet: bool, log: Callable[[str], None]) -> None:
+    """Record the epoch; every ``log_every`` epochs and at the last, print and save."""
+    history.append(**record)
+    epoch = int(record['epoch'])
+    if epoch % log_every == 0 or epoch == epochs:
+        if not quiet:
+            log(format_record(record))
+        if out is not None:
+            save_state(out, model, optimizer, epoch, history)
 
 
 def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: int, *,
@@ -230,14 +243,7 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
     """
     if bptt_length < 1:
         raise ValueError(f'fit_bptt: bptt_length must be >= 1, got {bptt_length}')
-    history = History()
-    start_epoch = 0
-    if resume:
-        if out is None:
-            raise ValueError('fit_bptt: resume=True needs the out folder of the earlier run')
-        start_epoch, history = load_state(out, model, optimizer)
-        if not quiet:
-            log(f'resumed after epoch {start_epoch} from {checkpoint_path(out)}')
+    start_epoch, history = _start('fit_bptt', model, optimizer, out, resume, quiet, log)
     updates = 0
     steps_per_epoch = len(loader)
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -266,12 +272,7 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
         elapsed = time.perf_counter() - start
         record = {'epoch': epoch, 'train_loss': total / max(count, 1),
                   'samples_per_second': count * len(x) / max(elapsed, 1e-9)}
-        history.append(**record)
-        if epoch % log_every == 0 or epoch == epochs:
-            if not quiet:
-                log(format_record(record))
-            if out is not None:
-                save_state(out, model, optimizer, epoch, history)
+        _end_epoch(record, history, epochs, log_every, model, optimizer, out, quiet, log)
     return history
 
 
