@@ -158,5 +158,5 @@ def test_char_lstm_on_a_text_file_prints_samples(tmp_path):
     losses = [float(line.split('train loss')[1].split()[0])
               for line in out.splitlines() if line.startswith('epoch')]
     assert len(losses) == 3 and losses[-1] < losses[0]
-    sample = out.split('--- sample at the end ---\n')[1].split('\nfinal loss')[0]
-    assert len(sample) > 200 and set(sample) <= set(text) | {'\n'}
+    sample = out.split('--- sample at the end ---\n')[1][:301]  # the first character + 300
+    assert set(sample) <= set(text) | {'\n'}
