@@ -160,3 +160,14 @@ def test_char_lstm_on_a_text_file_prints_samples(tmp_path):
     assert len(losses) == 3 and losses[-1] < losses[0]
     sample = out.split('--- sample at the end ---\n')[1][:301]  # the first character + 300
     assert set(sample) <= set(text) | {'\n'}
+
+
+def test_resume_from_a_corrupt_history_is_one_line(tmp_path):
+    assert zerograd('train', 'spiral', '--epochs', '2', '--quiet', '--out', 'run',
+                    cwd=tmp_path)[0] == 0
+    (tmp_path / 'run' / 'history.json').write_text('[{"epoch": "x"}]')
+    status, _, err = zerograd('train', 'spiral', '--epochs', '4', '--resume', '--out', 'run',
+                              cwd=tmp_path)
+    assert status == 1
+    assert err.startswith('zerograd: error: History.load:') and 'Traceback' not in err
+    assert len(err.strip().splitlines()) == 1

@@ -159,3 +159,26 @@ def test_mse_aligns_shapes_that_differ_only_by_length_one_axes():
     with pytest.raises(ValueError, match=r'x0 and x1 must have the same shape, got \(3,\) '
                                          r'and \(3, 1\)'):
         F.mean_squared_error(np.zeros(3), np.zeros((3, 1)))
+
+
+def test_conv2d_backward_when_pad_exceeds_the_default_deconv_size():
+    # conv2d of a 1x1 input with a 2x2 kernel, stride 2, pad 1 has a 1x1 output; its input
+    # gradient is a deconv2d whose default size would be 0: outsize=1 must be accepted.
+    x = Variable(np.ones((1, 1, 1, 1)))
+    W = Variable(np.ones((1, 1, 2, 2)))
+    y = F.conv2d(x, W, stride=2, pad=1)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [[[[1.0]]]])
+    np.testing.assert_array_equal(W.grad.data.ravel(), [0.0, 0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match='deconv2d: pad .* is too large .* give outsize'):
+        F.deconv2d(np.ones((1, 1, 1, 1)), np.ones((1, 1, 2, 2)), stride=2, pad=1)
+
+
+def test_history_load_rejects_non_numbers(tmp_path):
+    from zerograd.training import History
+    (tmp_path / 'h.json').write_text('[{"epoch": "x"}]')
+    with pytest.raises(ValueError, match=r'does not hold a list of metric records'):
+        History.load(str(tmp_path / 'h.json'))
+    (tmp_path / 'bad.json').write_text('[{"epoch": ')
+    with pytest.raises(ValueError, match=r"History.load: '.*bad.json' is not valid JSON"):
+        History.load(str(tmp_path / 'bad.json'))

@@ -165,7 +165,11 @@ def load(path: str, model: Any, optimizer: Optimizer | None = None, *,
         rng_state = (str(saved_random['kind']), saved_random['keys'].astype(np.uint32),
                      int(saved_random['pos']), int(saved_random['has_gauss']),
                      float(saved_random['cached_gaussian']))
-        np.random.RandomState().set_state(rng_state)  # checks the state before it is used
+        try:
+            np.random.RandomState().set_state(rng_state)  # checks the state before use
+        except (ValueError, IndexError, TypeError) as error:
+            raise ValueError(f'checkpoints.load: {path!r} holds a broken random state: '
+                             f'{error}') from None
 
     # -- then change things --------------------------------------------------------------
     model._set_weights(model_arrays)

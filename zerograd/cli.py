@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print('zerograd: interrupted', file=sys.stderr)
         return 130
-    except (OSError, ValueError, KeyError, ImportError, RuntimeError) as error:
+    except Exception as error:  # anything else: one line, never a traceback
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f'zerograd: error: {message}', file=sys.stderr)
         return 1

@@ -44,6 +44,8 @@ array([[4., 6., 6., 4.],
 """
 from __future__ import annotations
 
+import builtins
+
 from typing import Any
 
 import numpy as np
@@ -458,12 +460,15 @@ def deconv2d(x: Any, W: Any, b: Any = None, stride: Any = 1, pad: Any = 0,
     H, W_width = x_.shape[2:]
     default = (utils.get_deconv_outsize(H, KH, stride[0], pad[0]),
                utils.get_deconv_outsize(W_width, KW, stride[1], pad[1]))
-    if default[0] <= 0 or default[1] <= 0:
+    if outsize is None and (default[0] <= 0 or default[1] <= 0):
         raise ValueError(f'deconv2d: pad {pad} is too large for kernel ({KH}, {KW}) and '
-                         f'stride {stride}: the output would be {default} (x.shape={x_.shape})')
+                         f'stride {stride}: the output would be {default} (x.shape={x_.shape}); '
+                         'give outsize')
     outsize = default if outsize is None else _pair('deconv2d', 'outsize', outsize)
     for axis, (size, low) in enumerate(zip(outsize, default)):
-        if not low <= size < low + stride[axis]:
+        # Sizes from low to low + stride - 1 all convolve back to x's size (a strided
+        # conv2d ignores the last rows); at least 1, which low need not be.
+        if not builtins.max(low, 1) <= size < low + stride[axis]:
             raise ValueError(
                 f'deconv2d: outsize {outsize} does not fit x of shape {x_.shape}: with kernel '
                 f'({KH}, {KW}), stride {stride} and pad {pad} each size must be in '

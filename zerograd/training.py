@@ -63,9 +63,16 @@ class History:
     def load(cls, path: str) -> History:
         """Read a history written by ``save`` (plain JSON data: nothing is evaluated)."""
         with open(path) as file:
-            records = json.load(file)
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise ValueError(f'History.load: {path!r} does not hold a list of metric records')
+            try:
+                records = json.load(file)
+            except json.JSONDecodeError as error:
+                raise ValueError(f'History.load: {path!r} is not valid JSON: {error}') from None
+        if not isinstance(records, list) or not all(
+                isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
+                                            and not isinstance(v, bool) for k, v in r.items())
+                for r in records):
+            raise ValueError(f'History.load: {path!r} does not hold a list of metric records '
+                             '(name -> number)')
         return cls(records)
 
 
@@ -269,8 +276,10 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
                         on_update(updates)
         finally:
             progress.close()
+        if count == 0:
+            raise ValueError('fit_bptt: the loader gave no time steps')
         elapsed = time.perf_counter() - start
-        record = {'epoch': epoch, 'train_loss': total / max(count, 1),
+        record = {'epoch': epoch, 'train_loss': total / count,
                   'samples_per_second': count * len(x) / max(elapsed, 1e-9)}
         _end_epoch(record, history, epochs, log_every, model, optimizer, out, quiet, log)
     return history
