@@ -32,6 +32,9 @@ def zerograd(*args, cwd, env=None):
     (['train', 'spiral', '--bogus'], 'unrecognized arguments: --bogus'),
     (['fly'], "argument COMMAND: invalid choice: 'fly'"),
     (['train'], 'the following arguments are required: RECIPE'),
+    (['train', 'spiral', '--seed', '-1'], 'argument --seed: expected an integer from 0 to '
+                                          '2**32 - 1, got -1'),
+    (['train', 'spiral', '--data', 'x.txt'], 'zerograd train: --data is for char-lstm, not spiral'),
 ])
 def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
     status, out, err = zerograd(*args, cwd=tmp_path)

@@ -49,6 +49,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an integer, got {text!r}') from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f'expected an integer from 0 to 2**32 - 1, got {value}')
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``zerograd``."""
     from zerograd import recipes
@@ -59,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser('demo', help='train an MLP on real MNIST digits, with pictures')
     demo.add_argument('--out', default='zerograd-demo', help='output folder (zerograd-demo)')
     demo.add_argument('--epochs', type=_positive_int, help='epochs (5)')
-    demo.add_argument('--seed', type=int, default=0, help='NumPy seed (0)')
+    demo.add_argument('--seed', type=_seed, default=0, help='NumPy seed (0)')
     demo.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
 
     names = ', '.join(sorted(recipes.RECIPES))
@@ -68,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--epochs', type=_positive_int, help="epochs (the recipe's default)")
     train.add_argument('--batch-size', type=_positive_int, help="batch size (the recipe's)")
     train.add_argument('--lr', type=_positive_float, help="learning rate (the recipe's)")
-    train.add_argument('--seed', type=int, default=0, help='NumPy seed (0)')
+    train.add_argument('--seed', type=_seed, default=0, help='NumPy seed (0)')
     train.add_argument('--out', help='output folder (zerograd-RECIPE)')
     train.add_argument('--data', metavar='FILE', help='a text file, for char-lstm '
                        '(default: the Shakespeare corpus, downloaded once)')
@@ -109,6 +119,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.command == 'train' and args.recipe not in recipes.RECIPES:
         raise _UsageError(f'zerograd train: unknown recipe {args.recipe!r}; the recipes are: '
                           f'{", ".join(sorted(recipes.RECIPES))}')
+    if args.command == 'train' and args.data is not None and args.recipe != 'char-lstm':
+        raise _UsageError(f'zerograd train: --data is for char-lstm, not {args.recipe}')
     options = recipes.Options(epochs=args.epochs, seed=args.seed, quiet=args.quiet,
                               out=args.out or 'zerograd-demo')
     if args.command == 'demo':

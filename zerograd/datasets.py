@@ -702,7 +702,7 @@ class CharText(Dataset):
     def prepare(self) -> None:
         who = type(self).__name__
         try:
-            with open(self.path, encoding='utf-8') as file:  # FileNotFoundError as it is
+            with open(self.path, encoding='utf-8-sig') as file:  # a BOM is not text
                 text = file.read()
         except UnicodeDecodeError as error:
             raise ValueError(f'{who}: {self.path!r} is not UTF-8 text ({error})') from None
