@@ -206,51 +206,67 @@ class Variable:
 
         # Functions wait in a heap keyed on (-generation, insertion order): the newest
         # function comes out first, each is run once, and no list is ever re-sorted.
-        heap = [(-self.creator.generation, 0, self.creator)]
-        pushed = {self.creator}
-        order = itertools.count(1)
+        # A function whose backward finds exactly one new creator while the heap is empty
+        # hands it straight on, without the heap: that is every step of a chain.
+        f = self.creator
+        seen = {f}
+        heap = []
+        order = itertools.count()
 
         old_enable_backprop = _config.enable_backprop
         _config.enable_backprop = create_graph  # record the backward pass only if asked
         try:
-            while heap:
-                f = heapq.heappop(heap)[2]
-                # 1. the upstream gradients (None for an output that got none)
-                outputs = [y() for y in f.outputs]
-                gys = [None if y is None else y._grad for y in outputs]
-                if gys[0] is None and gys.count(None) == len(gys):
-                    continue
-                # 2. the function's own backward
-                gxs = f.backward(*gys)
-                if type(gxs) is not tuple:
-                    gxs = (gxs,)
-                if len(gxs) != len(f.inputs):
-                    raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
-                                     f'gradients for {len(f.inputs)} inputs')
-                # 3. accumulate into the inputs (never in place: a grad may be shared),
-                #    checking that each gradient fits its input
-                for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
-                    if gx is None:
-                        continue
-                    if not isinstance(gx, Variable) or gx.data.shape != x.data.shape:
-                        raise _bad_grad(f, i, x, gx)
-                    # A float variable's grad has its dtype (float32 stays float32); an
-                    # int variable keeps a float grad, as truncating it would be wrong.
-                    if gx.data.dtype != x.data.dtype and x.data.dtype.kind in 'fc':
-                        gx = zerograd.functions.cast(gx, x.data.dtype)
-                    if x._grad is None:
-                        x._grad = gx
-                    else:
-                        x._grad = x._grad + gx
-                    creator = x.creator
-                    if creator is not None and creator not in pushed:
-                        pushed.add(creator)
-                        heapq.heappush(heap, (-creator.generation, next(order), creator))
-                # 4. free the outputs' grads unless the caller wants them
-                if not retain_grad:
-                    for y in outputs:
-                        if y is not None:
-                            y._grad = None
+            while f is not None:
+                follow = None  # the first new creator met, run next if the heap is empty
+                # 1. the upstream gradients (None for an output that died or got none)
+                if len(f.outputs) == 1:  # one output, the common case, without lists
+                    outputs = [f.outputs[0]()]
+                    gys = [None if outputs[0] is None else outputs[0]._grad]
+                else:
+                    outputs = [y() for y in f.outputs]
+                    gys = [None if y is None else y._grad for y in outputs]
+                if gys.count(None) < len(gys):
+                    # 2. the function's own backward
+                    gxs = f.backward(*gys)
+                    if type(gxs) is not tuple:
+                        gxs = (gxs,)
+                    inputs = f.inputs
+                    if len(gxs) != len(inputs):
+                        raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
+                                         f'gradients for {len(inputs)} inputs')
+                    # 3. accumulate into the inputs (never in place: a grad may be
+                    #    shared), checking that each gradient fits its input
+                    for i in range(len(inputs)):
+                        x, gx = inputs[i], gxs[i]
+                        if gx is None:
+                            continue
+                        if not isinstance(gx, Variable) or gx.data.shape != x.data.shape:
+                            raise _bad_grad(f, i, x, gx)
+                        # A float variable's grad has its dtype (float32 stays float32);
+                        # an int variable keeps a float grad, as truncating it is wrong.
+                        if gx.data.dtype != x.data.dtype and x.data.dtype.kind in 'fc':
+                            gx = zerograd.functions.cast(gx, x.data.dtype)
+                        if x._grad is None:
+                            x._grad = gx
+                        else:
+                            x._grad = x._grad + gx
+                        creator = x.creator
+                        if creator is not None and creator not in seen:
+                            seen.add(creator)
+                            if follow is None:
+                                follow, follow_order = creator, next(order)
+                            else:
+                                heapq.heappush(heap, (-creator.generation, next(order), creator))
+                    # 4. free the outputs' grads unless the caller wants them
+                    if not retain_grad:
+                        for y in outputs:
+                            if y is not None:
+                                y._grad = None
+                # 5. the next function: the newest waiting one
+                if follow is not None and heap:
+                    heapq.heappush(heap, (-follow.generation, follow_order, follow))
+                    follow = None
+                f = follow if follow is not None else heapq.heappop(heap)[2] if heap else None
         finally:
             _config.enable_backprop = old_enable_backprop
 
@@ -311,18 +327,10 @@ class Variable:
         if self._grad is not None:
             self._grad.to_gpu()
 
-    # -- operators: the Functions are defined below
-    def __add__(self, other): return add(self, other)
-    def __radd__(self, other): return add(other, self)
-    def __sub__(self, other): return sub(self, other)
-    def __rsub__(self, other): return rsub(self, other)
-    def __mul__(self, other): return mul(self, other)
+    # -- operators: ``x + y`` is ``add(x, y)``; the functions are defined below and set
+    #    as Variable's operators at the end of this file, as the book does in step 20.
+    def __radd__(self, other): return add(other, self)  # c + x: c is named first in errors
     def __rmul__(self, other): return mul(other, self)
-    def __truediv__(self, other): return div(self, other)
-    def __rtruediv__(self, other): return rdiv(self, other)
-    def __neg__(self): return neg(self)
-    def __pow__(self, other): return pow(self, other)
-    def __rpow__(self, other): return rpow(self, other)
 
 
 def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
@@ -369,14 +377,31 @@ class Function:
     generation = 0
 
     def __call__(self, *inputs: Any) -> Variable | list[Variable]:
-        inputs = [x if isinstance(x, Variable) else Variable(as_array(x)) for x in inputs]
-        ys = self.forward(*[x.data for x in inputs])
+        if len(inputs) == 1:  # one input, the common case: no list comprehensions
+            x = inputs[0]
+            if not isinstance(x, Variable):
+                x = Variable(as_array(x))
+            inputs = [x]
+            ys = self.forward(x.data)
+        elif len(inputs) == 2:  # two inputs: x * y in every backward of a chain
+            x0, x1 = inputs
+            if not isinstance(x0, Variable):
+                x0 = Variable(as_array(x0))
+            if not isinstance(x1, Variable):
+                x1 = Variable(as_array(x1))
+            inputs = [x0, x1]
+            ys = self.forward(x0.data, x1.data)
+        else:
+            inputs = [x if isinstance(x, Variable) else Variable(as_array(x)) for x in inputs]
+            ys = self.forward(*[x.data for x in inputs])
         if type(ys) is not tuple:  # one output, the common case, without the lists
             y = Variable(ys if type(ys) is np.ndarray else as_array(ys))
             if _config.enable_backprop:
-                self.generation = (inputs[0].generation if len(inputs) == 1
-                                   else max([x.generation for x in inputs]))
-                y.set_creator(self)
+                generation = (inputs[0].generation if len(inputs) == 1
+                              else max([x.generation for x in inputs]))
+                self.generation = generation
+                y.creator = self  # y.set_creator(self), inlined
+                y.generation = generation + 1
                 self.inputs = inputs
                 self.outputs = [weakref.ref(y)]
             return y
@@ -418,10 +443,10 @@ def _as_constant(c: Any, x: Variable) -> Any:
     with a float32 x gives float32), so a scalar never widens float32 to float64, on
     NumPy 1.x and 2.x alike. Arrays pass through and keep NumPy's promotion rules.
     """
-    if type(c) is np.ndarray or _is_array(c):
-        return c
-    kind = _SCALAR_KINDS.get(type(c))
+    kind = _SCALAR_KINDS.get(type(c))  # a Python scalar, the common case, first
     if kind is None:
+        if type(c) is np.ndarray or _is_array(c):
+            return c
         if not isinstance(c, np.generic):
             raise TypeError(f'unsupported operand of type {type(c).__name__} for a '
                             f'Variable of dtype {x.data.dtype}')
@@ -728,3 +753,15 @@ def pow(x: Any, c: Any) -> Variable:
 def rpow(x: Any, c: Any) -> Variable:
     """c ** x (for ``2 ** variable``)."""
     return pow(c, x)
+
+
+# The operators, without a method call in between (book step 20).
+Variable.__add__ = add
+Variable.__sub__ = sub
+Variable.__rsub__ = rsub
+Variable.__mul__ = mul
+Variable.__truediv__ = div
+Variable.__rtruediv__ = rdiv
+Variable.__neg__ = neg
+Variable.__pow__ = pow
+Variable.__rpow__ = rpow
