@@ -146,16 +146,19 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for w in chosen:
         start = time.perf_counter()
-        sides, scale = w.make(torch, args.quick)
         repeats, warmup = (2, 0) if args.quick else (w.repeats, w.warmup)
-        gc.collect()  # the garbage of the workloads before this one
-        if args.gc_freeze:
-            gc.freeze()
-        try:
-            times = harness.compare(sides, repeats=repeats, warmup=warmup)
-        finally:
+        if w.measure is not None:  # timed in processes of its own
+            times, scale = w.measure(args.quick, repeats)
+        else:
+            sides, scale = w.make(torch, args.quick)
+            gc.collect()  # the garbage of the workloads before this one
             if args.gc_freeze:
-                gc.unfreeze()
+                gc.freeze()
+            try:
+                times = harness.compare(sides, repeats=repeats, warmup=warmup)
+            finally:
+                if args.gc_freeze:
+                    gc.unfreeze()
         z = statistics.median(times['zerograd']) / scale
         t = statistics.median(times['torch']) / scale
         ratio = z / t

@@ -10,7 +10,10 @@ nothing.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,10 +36,13 @@ class Workload:
     name: str
     unit: str
     target: float  # ratio zerograd / torch to reach (lower is better)
-    make: Callable[[Any, bool], tuple[dict, float]]
+    make: Callable[[Any, bool], tuple[dict, float]] | None
     repeats: int = 7
     warmup: int = 1
     note: str = ''
+    # Instead of make: measure(quick, repeats) -> (times by side in seconds, scale), for
+    # a workload that times each side in processes of its own.
+    measure: Callable[[bool, int], tuple[dict, float]] | None = None
 
 
 # -----------------------------------------------------------------------------
@@ -99,6 +105,24 @@ def make_deep_chain(torch, quick):
         y.backward(torch.ones_like(y))
         del y
     return {'zerograd': zerograd_side, 'torch': torch_side}, 1e-3
+
+
+def measure_deep_chain_alone(quick, repeats):
+    """The fwd+bwd chain, each side in a fresh process that imports only its own framework
+    (benchmarks/alone.py), 3 rounds alternating the sides, repeats // 3 runs per process."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'alone.py')
+    n_ops = ['300'] if quick else []
+    rounds = 1 if quick else 3
+    times = {'zerograd': [], 'torch': []}
+    for _ in range(rounds):
+        for side in times:
+            proc = subprocess.run([sys.executable, script, side,
+                                   str(max(1, repeats // rounds)), *n_ops],
+                                  capture_output=True, text=True, timeout=600, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f'alone.py {side} failed:\n{proc.stderr}')
+            times[side] += json.loads(proc.stdout.strip().splitlines()[-1])
+    return times, 1e-3
 
 
 def make_deep_chain_nograd(torch, quick):
@@ -243,6 +267,8 @@ WORKLOADS = [
              make_cnn, repeats=9),
     Workload('10,000-op chain on 1,000 elem, fwd+bwd', 'ms', 1.0,
              make_deep_chain, repeats=9),
+    Workload('10,000-op chain on 1,000 elem, fwd+bwd, each side alone', 'ms', 1.0,
+             None, repeats=9, measure=measure_deep_chain_alone),
     Workload('10,000-op chain on 1,000 elem, no_grad fwd', 'ms', 1.0,
              make_deep_chain_nograd, repeats=9),
     Workload('LSTM h100 BPTT30 batch30, SinCurve epoch', 's', 1.0, make_lstm, repeats=15),
