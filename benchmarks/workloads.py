@@ -64,6 +64,12 @@ def make_mlp(torch, quick):
     return {'zerograd': bench_mlp.make_zerograd(), 'torch': bench_mlp.make_torch(torch)}, 1.0
 
 
+def make_mlp_gemm(torch, quick):
+    """zerograd's MLP epoch against the same epoch's matrix products alone (NumPy)."""
+    sides, scale = make_mlp(torch, quick)
+    return {'zerograd': sides['zerograd'], 'torch': bench_mlp.make_gemm_only()}, scale
+
+
 # -----------------------------------------------------------------------------
 # CNN step: bench_cnn, ms per step of batch 32
 # -----------------------------------------------------------------------------
@@ -263,6 +269,8 @@ WORKLOADS = [
              make_overhead, repeats=30, warmup=2),
     Workload('MLP 784-1000-1000-10 SGD epoch (10k samples, batch 100)', 's', 0.95,
              make_mlp, repeats=5),
+    Workload('MLP epoch against its GEMMs alone (NumPy; torch column = GEMMs)', 's', 1.15,
+             make_mlp_gemm, repeats=5),
     Workload('CNN step (batch 32, 2 convs, pool, linear)', 'ms/step', 1.2,
              make_cnn, repeats=9),
     Workload('10,000-op chain on 1,000 elem, fwd+bwd', 'ms', 1.0,

@@ -47,9 +47,10 @@ class Layer:
         outputs = self.forward(*inputs)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
-        # Weak references, like Function's: a layer never keeps a graph alive.
-        self.inputs = [_weak(x) for x in inputs]
-        self.outputs = [_weak(y) for y in outputs]
+        # Weak references, like Function's: a layer never keeps a graph alive. Written
+        # to __dict__ directly: they are never parameters, so __setattr__ has nothing to do.
+        self.__dict__['inputs'] = [_weak(x) for x in inputs]
+        self.__dict__['outputs'] = [_weak(y) for y in outputs]
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *inputs: Any) -> Any:
