@@ -1,0 +1,151 @@
+"""The engine's fast paths give the plain path's results to the last bit (float64).
+
+* ``Variable.backward`` hands a chain's next function on without the heap; here a plain
+  heap walk (the book's step 16 order, kept in this file) is the oracle.
+* ``Function.__call__`` has one- and two-input paths; the general path is the oracle.
+* Sigmoid's and Tanh's gradients are one op each (SigmoidGrad, TanhGrad); the composed
+  formulas are the oracle, first and second order.
+"""
+import heapq
+import itertools
+
+import numpy as np
+import pytest
+
+import zerograd.functions as F
+from zerograd import Variable
+from zerograd.core import Function
+
+
+def plain_backward(y):
+    """Gradients of y by the plain heap walk: every function goes through the heap."""
+    grads = {id(y): Variable(np.ones_like(y.data))}
+    keep = {id(y): y}
+    heap, order, seen = [], itertools.count(), {y.creator}
+    heapq.heappush(heap, (-y.creator.generation, next(order), y.creator))
+    while heap:
+        f = heapq.heappop(heap)[2]
+        outs = [r() for r in f.outputs]
+        gys = [grads.get(id(o)) if o is not None else None for o in outs]
+        if all(g is None for g in gys):
+            continue
+        gxs = f.backward(*gys)
+        gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+        for x, gx in zip(f.inputs, gxs):
+            if gx is None:
+                continue
+            keep[id(x)] = x
+            grads[id(x)] = gx if id(x) not in grads else grads[id(x)] + gx
+            if x.creator is not None and x.creator not in seen:
+                seen.add(x.creator)
+                heapq.heappush(heap, (-x.creator.generation, next(order), x.creator))
+    return grads
+
+
+def random_graph(rng, n_leaves, n_ops):
+    """A random DAG of unary and binary ops over float64 leaves (shapes broadcast)."""
+    leaves = [Variable(rng.standard_normal((2, 3) if i % 2 else (3,))) for i in range(n_leaves)]
+    nodes = list(leaves)
+    unary = [F.sin, F.tanh, F.sigmoid, lambda v: v * 1.5, lambda v: v + 0.25, F.exp,
+             lambda v: -v]
+    binary = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b]
+    for _ in range(n_ops):
+        if rng.random() < 0.5:
+            a = nodes[rng.integers(len(nodes))]
+            nodes.append(unary[rng.integers(len(unary))](a) * 0.5)
+        else:
+            a, b = (nodes[i] for i in rng.integers(len(nodes), size=2))
+            nodes.append(binary[rng.integers(len(binary))](a, b) * 0.5)
+    y = nodes[-1]
+    for v in nodes[-4:-1]:  # several branches meet at the output
+        y = y + v
+    return leaves, F.sum(y)
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_backward_matches_the_plain_heap_walk_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    leaves, y = random_graph(rng, n_leaves=3, n_ops=int(rng.integers(5, 40)))
+    expected = plain_backward(y)
+    y.backward()
+    for x in leaves:
+        if id(x) in expected:
+            assert x.grad is not None
+            np.testing.assert_array_equal(x.grad.data, expected[id(x)].data)
+        else:
+            assert x.grad is None
+
+
+def test_a_long_chain_and_a_diamond_match_the_plain_walk():
+    x = Variable(np.linspace(-1, 1, 5))
+    y = x
+    for _ in range(50):
+        y = F.sin(y) * 1.0001 + 0.1
+    a, b = F.exp(y), F.cos(y)  # a diamond after the chain
+    z = F.sum(a * b + a)
+    expected = plain_backward(z)[id(x)].data
+    z.backward()
+    np.testing.assert_array_equal(x.grad.data, expected)
+
+
+class Three(Function):
+    """x0 * x1 + x2, any number of inputs goes through the general path."""
+
+    def forward(self, *xs):
+        return xs[0] * xs[1] + xs[2]
+
+    def backward(self, gy):
+        x0, x1, x2 = self.inputs
+        return gy * x1, gy * x0, gy
+
+
+class Two(Three):
+    def forward(self, x0, x1):
+        return x0 * x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return gy * x1, gy * x0
+
+
+def test_one_two_and_many_input_calls_record_the_same_graph():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(3), rng.standard_normal(3)
+    x0, x1 = Variable(a), Variable(b)
+    y2 = Two()(x0, b)  # an array input is wrapped, on the two-input path too
+    y3 = Three()(x0, b, np.zeros(3))
+    np.testing.assert_array_equal(y2.data, y3.data)
+    for y in (y2, y3):
+        f = y.creator
+        assert type(f.inputs) is list and f.inputs[0] is x0
+        assert isinstance(f.inputs[1], Variable) and f.inputs[1].data is b
+        assert f.outputs[0]() is y and y.generation == 1 and f.generation == 0
+    y1 = F.sin(x1)
+    assert y1.creator.inputs == [x1] and y1.generation == 1
+    y2.backward()
+    g2 = x0.grad.data.copy()
+    x0.cleargrad()
+    y3.backward()
+    np.testing.assert_array_equal(x0.grad.data, g2)
+
+
+@pytest.mark.parametrize('name', ['sigmoid', 'tanh'])
+def test_one_op_gradients_equal_the_composed_formulas(name):
+    rng = np.random.default_rng(1)
+    x = Variable(rng.standard_normal((3, 4)))
+    gy = Variable(rng.standard_normal((3, 4)))
+    y = getattr(F, name)(x)
+    gx = y.creator.backward(gy)
+    composed = gy * y * (1 - y) if name == 'sigmoid' else gy * (1 - y * y)
+    np.testing.assert_array_equal(gx.data, composed.data)
+    # second order: d(sum(gx))/dx through the one-op gradient, against the composed one
+    x.cleargrad()
+    y = getattr(F, name)(x)
+    y.backward(create_graph=True)
+    g = x.grad
+    x.cleargrad()
+    g.backward()
+    second = x.grad.data
+    s = 1 / (1 + np.exp(-x.data)) if name == 'sigmoid' else np.tanh(x.data)
+    expected = s * (1 - s) * (1 - 2 * s) if name == 'sigmoid' else -2 * s * (1 - s * s)
+    np.testing.assert_allclose(second, expected, rtol=1e-12, atol=1e-14)
