@@ -204,6 +204,20 @@ def read_npz(path: str, who: str) -> dict[str, np.ndarray]:
 # =============================================================================
 # Layers
 # =============================================================================
+def _follow(param: Parameter | None, lead: Parameter) -> None:
+    """Move param to lead's device. A lazy W is created on its first input's device; the
+    bias, created on the CPU with the layer, follows it there, so a layer fed GPU data
+    works even when ``to_gpu()`` was not called."""
+    if param is None or param.data is None:
+        return
+    xp = cuda.get_array_module(lead.data)
+    if cuda.get_array_module(param.data) is not xp:
+        if xp is np:
+            param.to_cpu()
+        else:
+            param.to_gpu()
+
+
 class Linear(Layer):
     """y = x W + b. x: (N, in) -> (N, out).
 
@@ -237,6 +251,7 @@ class Linear(Layer):
                 raise ValueError(f'Linear: x must be (N, in_size), got shape {x.shape}')
             self.in_size = x.shape[1]
             self._init_W(cuda.get_array_module(x))
+            _follow(self.b, self.W)
         elif x.ndim != 2 or x.shape[1] != self.W.data.shape[0]:
             raise ValueError(f'Linear: input has {x.shape[-1] if x.ndim else 0} features but W '
                              f'expects {self.W.data.shape[0]} (x.shape={x.shape}, '
@@ -352,6 +367,7 @@ class _ConvBase(Layer):
         if self.W.data is None:
             self.in_channels = x.shape[1]
             self._init_W(cuda.get_array_module(x))
+            _follow(self.b, self.W)
         elif x.shape[1] != self._W_in_channels():
             raise ValueError(f'{owner}: input has {x.shape[1]} channels but W expects '
                              f'{self._W_in_channels()} (x.shape={x.shape}, '
