@@ -55,20 +55,21 @@ def _is_cupy_array(x: Any) -> bool:
 
 
 def gpu_status() -> tuple[bool, str]:
-    """(True, 'CuPy <version>, <device name>') when a GPU is usable, else
-    (False, 'no GPU: <why>')."""
+    """(True, 'CuPy <version>, device 0: <name>') when a GPU is usable, else
+    (False, <why not>), e.g. (False, "CuPy is not installed (pip install 'zerograd[gpu]')")."""
     try:
         cupy = _cupy()
     except ImportError:
-        return False, "no GPU: CuPy is not installed (pip install 'zerograd[gpu]')"
+        return False, "CuPy is not installed (pip install 'zerograd[gpu]')"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
         if count < 1:
-            return False, f'no GPU: CuPy {cupy.__version__} sees no CUDA device'
+            return False, f'CuPy {cupy.__version__} sees no CUDA device'
         name = cupy.cuda.runtime.getDeviceProperties(0)['name']
     except Exception as error:  # no driver, no device, a broken CUDA install
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return False, f'no GPU: CuPy {cupy.__version__} cannot reach a device ({reason})'
+        lines = str(error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        return False, f'CuPy {cupy.__version__} cannot reach a CUDA device ({reason})'
     if isinstance(name, bytes):
         name = name.decode(errors='replace')
     more = f' (and {count - 1} more)' if count > 1 else ''
@@ -81,22 +82,19 @@ def gpu_available() -> bool:
 
 
 def require_gpu(who: str) -> None:
-    """Raise a one-line RuntimeError (or ImportError without CuPy) naming ``who`` unless a
-    GPU is usable."""
-    _cupy()  # ImportError with the install hint
+    """Raise a one-line error naming ``who`` unless a GPU is usable: ImportError (with the
+    install hint) without CuPy, RuntimeError without a device."""
+    _cupy()
     ok, text = gpu_status()
     if not ok:
-        raise RuntimeError(f'{who}: {text}')
+        raise RuntimeError(f'{who}: no GPU: {text}')
 
 
 def __getattr__(name: str) -> Any:
-    # ``cuda.gpu_enable`` (the book's name) is computed on first use, not at import (that
-    # would import CuPy); it is kept unless a stand-in is in place.
+    # ``cuda.gpu_enable`` (the book's name) is asked when read, not at import (that would
+    # import CuPy), and never cached: a stand-in may come and go.
     if name == 'gpu_enable':
-        value = gpu_available()
-        if _stand_in is None:
-            globals()['gpu_enable'] = value
-        return value
+        return gpu_available()
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 

@@ -146,14 +146,20 @@ class Layer:
             raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
-        """Give every parameter its array (in the parameter's dtype and device, if any)."""
-        for key, param in self.named_params().items():
+        """Give every parameter its array, in the parameter's dtype and on its device. A
+        parameter not created yet goes to the device of those that are (``to_gpu()`` moves
+        only created ones), so loading keeps a GPU model on the GPU."""
+        params = self.named_params()
+        model_xp = next((cuda.get_array_module(p.data) for p in params.values()
+                         if p.data is not None), np)
+        for key, param in params.items():
             data = arrays[key]
+            xp = model_xp
             if param.data is not None:
                 data = data.astype(param.data.dtype, copy=False)
                 xp = cuda.get_array_module(param.data)
-                if xp is not np:
-                    data = xp.asarray(data)
+            if xp is not np:
+                data = xp.asarray(data)
             param.data = data
 
 
