@@ -817,3 +817,26 @@ def test_cli_gpu_without_cupy_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'CuPy is not installed' in err
     assert not os.listdir(tmp_path)  # nothing was trained or written
+
+
+# =============================================================================
+# The device check's benchmark stays runnable (on the stand-in; timings meaningless)
+# =============================================================================
+@pytest.mark.slow
+def test_bench_gpu_runs_on_the_stand_in(tmp_path):
+    import json
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = tmp_path / 'bench.json'
+    proc = subprocess.run([sys.executable, os.path.join('benchmarks', 'bench_gpu.py'),
+                           '--stand-in', '--quick', '--json', str(result)],
+                          cwd=repo, env=dict(os.environ, ZEROGRAD_OFFLINE='1'),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'stand-in run' in proc.stdout
+    with open(result) as file:
+        results = json.load(file)
+    assert results['gpu_cpu_difference'] < 1e-5
+    for workload in results['workloads'].values():
+        assert workload['medians']['zerograd GPU'] > 0
