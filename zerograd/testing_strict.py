@@ -132,6 +132,11 @@ class StrictArray(np.ndarray):
 
     # -- refusing NumPy's own functions on device data
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == '__call__' and not kwargs and len(inputs) == 2 \
+                and isinstance(inputs[0], np.generic) and inputs[1] is self:
+            # ``np.float32(2) - x``: NumPy's scalar operator calls the ufunc, and CuPy
+            # answers it; explicit calls of a NumPy function still fail below.
+            return _wrap(ufunc(inputs[0], self.view(np.ndarray)))
         name = ufunc.__name__ if method == '__call__' else f'{ufunc.__name__}.{method}'
         raise TypeError(f'strict device check: numpy.{name} was applied to a device array '
                         f'(a host computation on GPU data); {_HINT}')
