@@ -141,7 +141,7 @@ class StrictArray(np.ndarray):
         raise TypeError(f'strict device check: numpy.{name} was applied to a device array '
                         f'(a host computation on GPU data); {_HINT}')
 
-    def __array_function__(self, func, types, args, kwargs):
+    def __array_function__(self, func, relevant_types, args, kwargs):
         if func in (np.shape, np.ndim, np.size):  # metadata, not a computation
             return func(*_unwrap(args, func.__name__), **_unwrap(kwargs, func.__name__))
         raise TypeError(f'strict device check: numpy.{func.__name__} was applied to a device '
