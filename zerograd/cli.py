@@ -1,8 +1,8 @@
 """The ``zerograd`` command (also ``python -m zerograd``).
 
-    zerograd demo [--out DIR] [--epochs N] [--quiet]
+    zerograd demo [--out DIR] [--epochs N] [--gpu] [--quiet]
     zerograd train RECIPE [--epochs N] [--batch-size N] [--lr LR] [--seed N] [--out DIR]
-                          [--resume] [--quiet]
+                          [--resume] [--gpu] [--quiet]
     zerograd info
 
 Errors (a bad option, an unknown recipe, missing data) are one line on stderr and a
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--out', default='zerograd-demo', help='output folder (zerograd-demo)')
     demo.add_argument('--epochs', type=_positive_int, help='epochs (5)')
     demo.add_argument('--seed', type=_seed, default=0, help='NumPy seed (0)')
+    demo.add_argument('--gpu', action='store_true', help='train on the GPU (needs CuPy)')
     demo.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
 
     names = ', '.join(sorted(recipes.RECIPES))
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                        '(default: the Shakespeare corpus, downloaded once)')
     train.add_argument('--resume', action='store_true',
                        help='continue from the last checkpoint in the output folder')
+    train.add_argument('--gpu', action='store_true', help='train on the GPU (needs CuPy)')
     train.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
 
     commands.add_parser('info', help='versions, optional extras, GPU, data folder')
@@ -122,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.command == 'train' and args.data is not None and args.recipe != 'char-lstm':
         raise _UsageError(f'zerograd train: --data is for char-lstm, not {args.recipe}')
     options = recipes.Options(epochs=args.epochs, seed=args.seed, quiet=args.quiet,
-                              out=args.out or 'zerograd-demo')
+                              out=args.out or 'zerograd-demo', gpu=args.gpu)
     if args.command == 'demo':
         result = recipes.demo(options)
     else:
@@ -180,7 +182,8 @@ def info() -> str:
     dot = shutil.which('dot')
     lines.append(f'  {"graphviz":11s} {"dot at " + dot if dot else "not installed":14s} '
                  '(apt-get install graphviz)')
-    lines.append(f'GPU: {"available" if cuda.gpu_available() else "not available"}')
+    ok, gpu = cuda.gpu_status()
+    lines.append(f'GPU: {"available" if ok else "not available"}: {gpu}')
     data = os.environ.get('ZEROGRAD_DATA') or utils.cache_dir
     lines.append(f'data folder: {data}' + ('' if os.environ.get('ZEROGRAD_DATA')
                                             else ' (set ZEROGRAD_DATA to change it)'))

@@ -454,6 +454,8 @@ def _as_constant(c: Any, x: Variable) -> Any:
     data = x.data
     xp = np if type(data) is np.ndarray else zerograd.cuda.get_array_module(data)
     if kind <= _DTYPE_KINDS.get(data.dtype.kind, -1):
+        if xp is not np:  # a NumPy scalar of x's dtype: no host-to-GPU copy for every op
+            return data.dtype.type(c)
         return xp.array(c, dtype=data.dtype)
     return xp.array(c)
 

@@ -14,7 +14,7 @@ import numpy as np
 from zerograd import utils
 from zerograd.core import (Function, Variable, as_array, as_variable,  # noqa: F401
                            add, sub, rsub, mul, div, rdiv, neg, pow)
-from zerograd.cuda import get_array_module
+from zerograd.cuda import get_array_module, scatter_add
 
 
 def _data(x: Any) -> Any:
@@ -347,10 +347,8 @@ class GetItemGrad(Function):
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
         if _is_basic_index(self.slices):
             gx[self.slices] = gy  # no element is selected twice: plain assignment
-        elif xp is np:
-            np.add.at(gx, self.slices, gy)
         else:
-            xp.add.at(gx, self.slices, gy)
+            scatter_add(gx, self.slices, gy)  # np.add.at, or cupyx.scatter_add on a GPU
         return gx
 
     def backward(self, ggx):
@@ -873,7 +871,8 @@ class SoftmaxCrossEntropy(Function):
 
     def forward(self, x, t):
         N = x.shape[0]
-        log_p = _log_softmax(x, axis=1)[np.arange(N), t]
+        xp = get_array_module(x)
+        log_p = _log_softmax(x, axis=1)[xp.arange(N), t]
         return -log_p.sum() / x.dtype.type(N)
 
     def backward(self, gy):
@@ -901,12 +900,14 @@ def softmax_cross_entropy_simple(x: Any, t: Any) -> Variable:
     p = softmax(x)
     p = clip(p, 1e-15, 1.0)
     log_p = log(p)
-    tlog_p = log_p[np.arange(N), t]
+    tlog_p = log_p[get_array_module(x.data).arange(N), t]
     return -1 * sum(tlog_p) / N
 
 
 def _binary_labels(op: str, x: Variable, t: Any) -> Any:
-    t = t.data if isinstance(t, Variable) else np.asarray(t)
+    t = t.data if isinstance(t, Variable) else t
+    if not hasattr(t, 'shape'):  # a list or a scalar: an array on x's device
+        t = get_array_module(x.data).asarray(t)
     if t.shape != x.shape:
         if x.ndim == 2 and x.shape[1] == 1 and t.shape == (x.shape[0],):
             t = t.reshape(x.shape)  # (N,) labels for (N, 1) scores, as the book allows

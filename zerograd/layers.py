@@ -147,14 +147,20 @@ class Layer:
             raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
-        """Give every parameter its array (in the parameter's dtype and device, if any)."""
-        for key, param in self.named_params().items():
+        """Give every parameter its array, in the parameter's dtype and on its device. A
+        parameter not created yet goes to the device of those that are (``to_gpu()`` moves
+        only created ones), so loading keeps a GPU model on the GPU."""
+        params = self.named_params()
+        model_xp = next((cuda.get_array_module(p.data) for p in params.values()
+                         if p.data is not None), np)
+        for key, param in params.items():
             data = arrays[key]
+            xp = model_xp
             if param.data is not None:
                 data = data.astype(param.data.dtype, copy=False)
                 xp = cuda.get_array_module(param.data)
-                if xp is not np:
-                    data = xp.asarray(data)
+            if xp is not np:
+                data = xp.asarray(data)
             param.data = data
 
 
@@ -205,6 +211,20 @@ def read_npz(path: str, who: str) -> dict[str, np.ndarray]:
 # =============================================================================
 # Layers
 # =============================================================================
+def _follow(param: Parameter | None, lead: Parameter) -> None:
+    """Move param to lead's device. A lazy W is created on its first input's device; the
+    bias, created on the CPU with the layer, follows it there, so a layer fed GPU data
+    works even when ``to_gpu()`` was not called."""
+    if param is None or param.data is None:
+        return
+    xp = cuda.get_array_module(lead.data)
+    if cuda.get_array_module(param.data) is not xp:
+        if xp is np:
+            param.to_cpu()
+        else:
+            param.to_gpu()
+
+
 class Linear(Layer):
     """y = x W + b. x: (N, in) -> (N, out).
 
@@ -238,6 +258,7 @@ class Linear(Layer):
                 raise ValueError(f'Linear: x must be (N, in_size), got shape {x.shape}')
             self.in_size = x.shape[1]
             self._init_W(cuda.get_array_module(x))
+            _follow(self.b, self.W)
         elif x.ndim != 2 or x.shape[1] != self.W.data.shape[0]:
             raise ValueError(f'Linear: input has {x.shape[-1] if x.ndim else 0} features but W '
                              f'expects {self.W.data.shape[0]} (x.shape={x.shape}, '
@@ -353,6 +374,7 @@ class _ConvBase(Layer):
         if self.W.data is None:
             self.in_channels = x.shape[1]
             self._init_W(cuda.get_array_module(x))
+            _follow(self.b, self.W)
         elif x.shape[1] != self._W_in_channels():
             raise ValueError(f'{owner}: input has {x.shape[1]} channels but W expects '
                              f'{self._W_in_channels()} (x.shape={x.shape}, '

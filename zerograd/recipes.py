@@ -14,7 +14,7 @@ import numpy as np
 
 import zerograd.functions as F
 import zerograd.layers as L
-from zerograd import datasets, optimizers, training, transforms
+from zerograd import cuda, datasets, optimizers, training, transforms
 from zerograd.core import no_grad
 from zerograd.dataloaders import DataLoader, SeqDataLoader
 from zerograd.models import MLP, Model
@@ -31,6 +31,7 @@ class Options:
     data: str | None = None  # a text file, for char-lstm
     resume: bool = False
     quiet: bool = False
+    gpu: bool = False  # train on the GPU (model, loaders and pictures' inputs)
     log: Callable[[str], None] = print
 
 
@@ -77,8 +78,21 @@ def _prepare(options: Options, name: str) -> None:
         raise ValueError(f'{name}: epochs and batch size must be >= 1 and lr > 0, got '
                          f'epochs={options.epochs}, batch_size={options.batch_size}, '
                          f'lr={options.lr}')
+    if options.gpu:
+        cuda.require_gpu(f'{name} --gpu')  # before any work: one line saying why not
     os.makedirs(options.out, exist_ok=True)
     np.random.seed(options.seed)
+    if options.gpu:
+        cuda._cupy().random.seed(options.seed)  # weights drawn on the GPU are seeded too
+
+
+def _to_device(options: Options, model: Model, *loaders: DataLoader) -> None:
+    """With ``--gpu``, move the model and the loaders to the GPU: from then on every
+    batch, parameter, gradient and optimizer state lives there."""
+    if options.gpu:
+        model.to_gpu()
+        for loader in loaders:
+            loader.to_gpu()
 
 
 def _pictures_available() -> bool:
@@ -113,6 +127,7 @@ def spiral(options: Options) -> dict:
     train_loader = DataLoader(train_set, options.batch_size)
     test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
     model = MLP((10, 3))
+    _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.SGD(options.lr).setup(model)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
@@ -154,6 +169,7 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
     train_loader = DataLoader(train_set, options.batch_size)
     test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
     model = MLP(hidden + (10,), activation=F.relu)
+    _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.WeightDecay(1e-4))
     history = training.fit(model, optimizer, train_loader, options.epochs,
@@ -174,8 +190,9 @@ def _digits_picture(model, test_set, options: Options) -> list[str]:
         return []
     index = np.linspace(0, len(test_set) - 1, min(50, len(test_set))).astype(int)
     x, t = test_set[index]
+    xp = training.model_array_module(model)
     with no_grad():
-        predicted = model(x).data.argmax(axis=1)
+        predicted = cuda.as_numpy(model(xp.asarray(x)).data.argmax(axis=1))
     images = test_set.data[index].reshape(len(x), 28, 28)
     return [training.plot_digits(images, t, predicted, os.path.join(options.out, 'digits.png'))]
 
@@ -183,6 +200,7 @@ def _digits_picture(model, test_set, options: Options) -> list[str]:
 def _plot_graph(model, x, options: Options) -> str:
     """The model's graph as a PNG with Graphviz, or as a .dot file when it is missing."""
     from zerograd import utils
+    x = training.model_array_module(model).asarray(x)
     path = os.path.join(options.out, 'graph.png')
     try:
         return model.plot(x, to_file=path)
@@ -223,6 +241,7 @@ def sin_regression(options: Options) -> dict:
     data = _ArrayDataset(x, y)
     loader = DataLoader(data, options.batch_size, shuffle=options.batch_size < len(x))
     model = MLP((10, 1))
+    _to_device(options, model, loader)
     optimizer = optimizers.SGD(options.lr).setup(model)
     history = training.fit(model, optimizer, loader, options.epochs,
                            loss_fn=F.mean_squared_error, metric=None, out=options.out,
@@ -231,8 +250,9 @@ def sin_regression(options: Options) -> dict:
     files = []
     if _pictures_available():
         grid = np.linspace(0, 1, 200)[:, None]
+        xp = training.model_array_module(model)
         with no_grad():
-            prediction = model(grid).data
+            prediction = cuda.as_numpy(model(xp.asarray(grid)).data)
         files.append(training.plot_curves(
             grid, {'prediction': prediction, 'sin(2 pi x) + 0.5': np.sin(2 * np.pi * grid) + 0.5},
             os.path.join(options.out, 'fit.png'), points=(x, y)))
@@ -282,6 +302,7 @@ def mnist_cnn(options: Options) -> dict:
     train_loader = DataLoader(train_set, options.batch_size)
     test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
     model = MnistCNN()
+    _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
@@ -322,6 +343,7 @@ class BetterRNN(SimpleRNN):
 def _sin_sequence(options: Options, model: Model) -> dict:
     train_set = datasets.SinCurve(train=True)
     loader = SeqDataLoader(train_set, batch_size=options.batch_size)
+    _to_device(options, model, loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     history = training.fit_bptt(model, optimizer, loader, options.epochs, bptt_length=30,
                                 out=options.out, resume=options.resume, quiet=options.quiet,
@@ -332,9 +354,10 @@ def _sin_sequence(options: Options, model: Model) -> dict:
         xs = np.cos(np.linspace(0, 4 * np.pi, 1000))
         model.reset_state()
         predicted = []
+        xp = training.model_array_module(model)
         with no_grad():
             for x in xs:
-                predicted.append(model(np.array([[x]])).data.item())
+                predicted.append(model(xp.asarray([[x]])).data.item())
         files.append(training.plot_curves(np.arange(len(xs)), {'y = cos(x)': xs,
                                                                'predicted': predicted},
                                           os.path.join(options.out, 'prediction.png')))
@@ -383,15 +406,16 @@ def sample_text(model: CharLSTM, dataset: datasets.CharText, start: str, length:
     saved = (model.lstm.h, model.lstm.c)
     model.reset_state()
     text = start
+    xp = training.model_array_module(model)  # the ids go where the model is
     with no_grad():
         y = None
         for char in start:
-            y = model(np.array([dataset.char_to_id[char]]))
+            y = model(xp.asarray([dataset.char_to_id[char]]))
         for _ in range(length):
-            p = F.softmax(y).data[0].astype(np.float64)
+            p = cuda.as_numpy(F.softmax(y).data[0]).astype(np.float64)
             next_id = int(rng.choice(len(p), p=p / p.sum()))
             text += dataset.id_to_char[next_id]
-            y = model(np.array([next_id]))
+            y = model(xp.asarray([next_id]))
     model.lstm.h, model.lstm.c = saved
     return text
 
@@ -410,6 +434,7 @@ def char_lstm(options: Options) -> dict:
         options.log(f'{len(text):,} characters, {len(text.char_to_id)} distinct')
     loader = SeqDataLoader(text, batch_size=options.batch_size)
     model = CharLSTM(len(text.char_to_id))
+    _to_device(options, model, loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.ClipGrad(5.0))
     start = text.id_to_char[int(text.data[0])]

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import checkpoints
+from zerograd import checkpoints, cuda
 from zerograd.core import no_grad, test_mode
 
 
@@ -122,6 +122,16 @@ class Progress:
 # =============================================================================
 # The loop
 # =============================================================================
+def model_array_module(model: Any) -> Any:
+    """The array module (``numpy``, or ``cupy`` after ``model.to_gpu()``) of the model's
+    first created parameter; ``numpy`` when it has none yet. Use it to put inputs made on
+    the host where the model is: ``model(model_array_module(model).asarray(x))``."""
+    for param in getattr(model, 'params', lambda: ())():
+        if param.data is not None:
+            return cuda.get_array_module(param.data)
+    return np
+
+
 def evaluate(model: Callable, loader: Iterable, loss_fn: Callable = F.softmax_cross_entropy,
              metric: Callable | None = F.accuracy) -> dict[str, float]:
     """Mean loss (and metric) of ``model`` over ``loader``, weighted by batch size, in
@@ -386,8 +396,10 @@ def plot_decision_boundary(model: Callable, x: np.ndarray, t: np.ndarray, path: 
     x_max, y_max = x.max(axis=0) + 0.1
     xx, yy = np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
     grid = np.c_[xx.ravel(), yy.ravel()].astype(x.dtype)
+    xp = model_array_module(model)  # the grid goes where the model is (a GPU, maybe)
     with no_grad(), test_mode():
-        predicted = np.argmax(model(grid).data, axis=1).reshape(xx.shape)
+        scores = cuda.as_numpy(model(xp.asarray(grid)).data)
+    predicted = np.argmax(scores, axis=1).reshape(xx.shape)
     fig = _figure(5, 5)
     ax = fig.add_subplot(1, 1, 1)
     ax.contourf(xx, yy, predicted, alpha=0.3)
