@@ -149,3 +149,34 @@ def test_one_op_gradients_equal_the_composed_formulas(name):
     s = 1 / (1 + np.exp(-x.data)) if name == 'sigmoid' else np.tanh(x.data)
     expected = s * (1 - s) * (1 - 2 * s) if name == 'sigmoid' else -2 * s * (1 - s * s)
     np.testing.assert_allclose(second, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_in_place_sums_never_touch_a_gradient_handed_on():
+    # v's gradient is a sum of three uses, made by the engine. Add's backward hands that
+    # very Variable on to u (and q) as their gradient; it runs before z's creator (its
+    # generation is q's, higher), so u's gradient is then v's object, and z adds 5 more.
+    # With retain_grad, v.grad must still be 2 + 3 + 0, not 10.
+    u = Variable(np.array([1.0, 2.0]))
+    q = F.sin(F.sin(F.sin(Variable(np.array([0.5, 0.5])))))
+    v = u + q
+    z = u * 5.0
+    w = v * 2.0 + v * 3.0 + v * 0.0
+    F.sum(z + w).backward(retain_grad=True)
+    np.testing.assert_array_equal(v.grad.data, [5.0, 5.0])
+    np.testing.assert_array_equal(u.grad.data, [10.0, 10.0])
+
+
+def test_a_weight_used_many_times_sums_in_place_to_the_plain_result():
+    rng = np.random.default_rng(3)
+    W = Variable(rng.standard_normal((3, 3)))
+    h = Variable(rng.standard_normal((2, 3)))
+    for _ in range(10):  # an RNN: W's gradient is a sum of 10 terms
+        h = F.tanh(F.matmul(h, W))
+    y = F.sum(h)
+    expected = plain_backward(y)[id(W)].data
+    y.backward()
+    np.testing.assert_array_equal(W.grad.data, expected)
+    before = W.grad
+    y2 = F.sum(F.matmul(h, W))  # a second backward adds to the grad the user holds
+    y2.backward()
+    assert W.grad is not before  # the first grad is not changed in place

@@ -212,6 +212,12 @@ class Variable:
         seen = {f}
         heap = []
         order = itertools.count()
+        # The sums this pass made (x.grad + gx below) are shared with no one, so later
+        # gradients of the same variable are added into them in place: one new array per
+        # variable, not one per use (a weight used at every step of an RNN). Not when the
+        # pass is recorded (create_graph), and a sum stops being ours once it is handed
+        # to a backward as gy (which may return it as an input's gradient).
+        owned = set()
 
         old_enable_backprop = _config.enable_backprop
         _config.enable_backprop = create_graph  # record the backward pass only if asked
@@ -225,6 +231,9 @@ class Variable:
                 else:
                     outputs = [y() for y in f.outputs]
                     gys = [None if y is None else y._grad for y in outputs]
+                if owned:
+                    for gy in gys:
+                        owned.discard(gy)
                 if gys.count(None) < len(gys):
                     # 2. the function's own backward
                     gxs = f.backward(*gys)
@@ -248,8 +257,12 @@ class Variable:
                             gx = zerograd.functions.cast(gx, x.data.dtype)
                         if x._grad is None:
                             x._grad = gx
+                        elif x._grad in owned and x._grad.data.dtype == gx.data.dtype:
+                            x._grad.data += gx.data  # a sum of ours: no one else holds it
                         else:
                             x._grad = x._grad + gx
+                            if not create_graph:
+                                owned.add(x._grad)
                         creator = x.creator
                         if creator is not None and creator not in seen:
                             seen.add(creator)
