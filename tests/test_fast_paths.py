@@ -180,3 +180,30 @@ def test_a_weight_used_many_times_sums_in_place_to_the_plain_result():
     y2 = F.sum(F.matmul(h, W))  # a second backward adds to the grad the user holds
     y2.backward()
     assert W.grad is not before  # the first grad is not changed in place
+
+
+def test_linear_gradient_ops_first_and_second_order():
+    from zerograd.testing import check_op
+    check_op('LinearGradX', lambda gy, W: F.LinearGradX()(gy, W), lambda gy, W: gy @ W.T,
+             [(4, 3), (5, 3)])
+    check_op('LinearGradW', lambda x, gy: F.LinearGradW()(x, gy), lambda x, gy: x.T @ gy,
+             [(4, 5), (4, 3)])
+
+
+def test_linear_third_order_matches_the_composed_linear():
+    rng = np.random.default_rng(4)
+    x0, W0, b0 = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
+    grads = []
+    for lin in (F.linear, F.linear_simple):
+        x, W = Variable(x0.copy()), Variable(W0.copy())
+        y = F.sum(F.tanh(lin(x, W, b0)) ** 3)
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad(); W.cleargrad()
+        F.sum(gx * gx).backward(create_graph=True)
+        gW = W.grad
+        x.cleargrad(); W.cleargrad()
+        F.sum(gW).backward()
+        grads.append((x.grad.data, W.grad.data))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12, atol=1e-12)

@@ -673,12 +673,37 @@ class Linear(Function):
 
     def backward(self, gy):
         x, W = self.inputs[:2]
-        gx = matmul(gy, W.T) if self.needs_gx else None
-        gW = matmul(x.T, gy)
+        gx = LinearGradX()(gy, W) if self.needs_gx else None
+        gW = LinearGradW()(x, gy)
         if len(self.inputs) == 2:
             return gx, gW
         gb = sum(gy, axis=0)
         return gx, gW, gb
+
+
+# Linear's two gradients as one op each, instead of a transpose and a matmul each (two
+# Function calls fewer per Linear in every backward). Both are bilinear, so their own
+# gradients are matrix products again.
+class LinearGradX(Function):
+    """gx = gy W.T: gy (N, out), W (in, out) -> (N, in)."""
+
+    def forward(self, gy, W):
+        return gy @ W.T
+
+    def backward(self, ggx):
+        gy, W = self.inputs
+        return LinearGradX()(ggx, W.T), LinearGradW()(ggx, gy)
+
+
+class LinearGradW(Function):
+    """gW = x.T gy: x (N, in), gy (N, out) -> (in, out)."""
+
+    def forward(self, x, gy):
+        return x.T @ gy
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        return LinearGradX()(gy, ggW), matmul(x, ggW)
 
 
 def _check_linear(op: str, x: Any, W: Any, b: Any) -> None:
