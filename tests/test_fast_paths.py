@@ -207,3 +207,58 @@ def test_linear_third_order_matches_the_composed_linear():
         grads.append((x.grad.data, W.grad.data))
     np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12, atol=1e-12)
+
+
+def lstm_composed(c_prev, af, ai, ao, au):
+    """The book's LSTM formulas, op by op: the oracle of F.lstm_cell."""
+    c = F.sigmoid(af) * c_prev + F.sigmoid(ai) * F.tanh(au)
+    return c, F.sigmoid(ao) * F.tanh(c)
+
+
+def test_lstm_cell_first_and_second_order():
+    from zerograd.testing import check_op
+    ref_c = lambda c, af, ai, ao, au: (1 / (1 + np.exp(-af))) * c + (1 / (1 + np.exp(-ai))) * np.tanh(au)
+    check_op('lstm_cell c', lambda *a: F.lstm_cell(*a)[0], ref_c, [(3, 4)] * 5)
+    check_op('lstm_cell h', lambda *a: F.lstm_cell(*a)[1],
+             lambda c, af, ai, ao, au: (1 / (1 + np.exp(-ao))) * np.tanh(ref_c(c, af, ai, ao, au)),
+             [(3, 4)] * 5)
+
+
+@pytest.mark.parametrize('create_graph', [False, True])
+def test_lstm_cell_gradients_equal_the_composed_ops_bit_for_bit(create_graph):
+    # create_graph=False takes the array path, True the recorded one: both must give the
+    # composed ops' gradients exactly, for c and h used alone and together
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal((3, 4)) for _ in range(5)]
+    for use in ('c', 'h', 'both'):
+        grads = []
+        for cell in (F.lstm_cell, lstm_composed):
+            xs = [Variable(a.copy()) for a in arrays]
+            c, h = cell(*xs)
+            y = {'c': F.sum(c * c), 'h': F.sum(h * h), 'both': F.sum(c * h + h)}[use]
+            y.backward(create_graph=create_graph)
+            grads.append([None if x.grad is None else x.grad.data for x in xs])
+        for fused, composed in zip(*grads):
+            if composed is None:  # ao, when only c is used
+                assert fused is None
+            else:
+                np.testing.assert_array_equal(fused, composed)
+
+
+def test_lstm_layer_is_the_composed_formulas():
+    from zerograd import layers as L
+    rng = np.random.default_rng(6)
+    lstm = L.LSTM(4, in_size=2)
+    for p in lstm.params():
+        p.data = rng.standard_normal(p.data.shape)
+    xs = [rng.standard_normal((3, 2)) for _ in range(3)]
+    hs = [lstm(x) for x in xs]
+    h, c = None, None
+    for x, h_layer in zip(xs, hs):  # the book's LSTM, written out
+        pre = {g: getattr(lstm, 'x2' + g)(x) + (getattr(lstm, 'h2' + g)(h) if h is not None else 0)
+               for g in 'fiou'}
+        f, i, o, u = (F.sigmoid(pre['f']), F.sigmoid(pre['i']), F.sigmoid(pre['o']),
+                      F.tanh(pre['u']))
+        c = i * u if c is None else f * c + i * u
+        h = o * F.tanh(c)
+        np.testing.assert_allclose(h_layer.data, h.data, rtol=1e-13, atol=1e-15)

@@ -133,6 +133,12 @@ def rand(*shape, low=-1.0, high=1.0, dtype=np.float64):
 LABELS = np.array([0, 2, 1, 2])
 EMBED_IDS = np.array([[1, 3], [1, 0]])  # a repeated id: the scatter-add must add twice
 
+def _c_and_h(c_h):
+    """Both outputs of lstm_cell in one (c + 2 h), so both gradients are checked."""
+    c, h = c_h
+    return c + 2 * h
+
+
 OPS = {
     # core arithmetic, with Variables, constants and broadcasting
     'add': (lambda a, b: a + b, [(3, 4), (4,)], {}),
@@ -153,6 +159,8 @@ OPS = {
     'log': (F.log, [(3, 4)], {'low': 0.5, 'high': 2.0}),
     'sigmoid': (F.sigmoid, [(3, 4)], {}),
     'sigmoid_simple': (F.sigmoid_simple, [(3, 4)], {}),
+    'lstm_cell': (lambda c, af, ai, ao, au: _c_and_h(F.lstm_cell(c, af, ai, ao, au)),
+                  [(3, 4)] * 5, {}),
     'relu': (F.relu, [(3, 4)], {}),
     'leaky_relu': (F.leaky_relu, [(3, 4)], {}),
     'clip': (lambda a: F.clip(a, -0.5, 0.5), [(3, 4)], {}),
@@ -215,7 +223,7 @@ OPS = {
 }
 
 # Double backward on a few, covering the composed, fused and kernel-Function backwards.
-DOUBLE = {'mul', 'div', 'tanh', 'sigmoid', 'exp', 'log', 'matmul', 'softmax', 'log_softmax',
+DOUBLE = {'mul', 'div', 'tanh', 'sigmoid', 'lstm_cell', 'exp', 'log', 'matmul', 'softmax', 'log_softmax',
           'softmax_cross_entropy', 'get_item-basic', 'embed_id', 'conv2d', 'deconv2d',
           'pooling', 'average_pooling', 'max', 'sum', 'pow-variable'}
 

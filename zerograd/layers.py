@@ -543,12 +543,14 @@ class LSTM(Layer):
             i = F.sigmoid(self.x2i(x))
             o = F.sigmoid(self.x2o(x))
             u = F.tanh(self.x2u(x))
+            c_new = i * u
+            h_new = o * F.tanh(c_new)
         else:
-            f = F.sigmoid(self.x2f(x) + self.h2f(self.h))
-            i = F.sigmoid(self.x2i(x) + self.h2i(self.h))
-            o = F.sigmoid(self.x2o(x) + self.h2o(self.h))
-            u = F.tanh(self.x2u(x) + self.h2u(self.h))
-        c_new = i * u if self.c is None else f * self.c + i * u
-        h_new = o * F.tanh(c_new)
+            # the same formulas, sigmoid(...) to h, as one op (F.lstm_cell)
+            c_new, h_new = F.lstm_cell(self.c,
+                                       self.x2f(x) + self.h2f(self.h),
+                                       self.x2i(x) + self.h2i(self.h),
+                                       self.x2o(x) + self.h2o(self.h),
+                                       self.x2u(x) + self.h2u(self.h))
         self.h, self.c = h_new, c_new
         return h_new
