@@ -262,3 +262,18 @@ def test_lstm_layer_is_the_composed_formulas():
         c = i * u if c is None else f * c + i * u
         h = o * F.tanh(c)
         np.testing.assert_allclose(h_layer.data, h.data, rtol=1e-13, atol=1e-15)
+
+
+def test_k1_products_are_the_matrix_products_bit_for_bit():
+    rng = np.random.default_rng(7)
+    for dtype in (np.float64, np.float32):
+        a = rng.standard_normal((5, 1)).astype(dtype)
+        b = rng.standard_normal((1, 4)).astype(dtype)
+        y = F.matmul(a, b).data
+        assert y.dtype == dtype
+        np.testing.assert_array_equal(y, a @ b)
+        x = Variable(rng.standard_normal((1, 3)).astype(dtype))
+        W = Variable(rng.standard_normal((3, 4)).astype(dtype))
+        y = F.linear(x, W)
+        y.backward()  # gW = x.T @ ones: a (3, 1) @ (1, 4) product
+        np.testing.assert_array_equal(W.grad.data, x.data.T @ np.ones((1, 4), dtype))
