@@ -277,3 +277,63 @@ def test_k1_products_are_the_matrix_products_bit_for_bit():
         y = F.linear(x, W)
         y.backward()  # gW = x.T @ ones: a (3, 1) @ (1, 4) product
         np.testing.assert_array_equal(W.grad.data, x.data.T @ np.ones((1, 4), dtype))
+
+
+def test_linear_pair_first_and_second_order_and_errors():
+    from zerograd.testing import check_op
+    check_op('linear_pair', F.linear_pair,
+             lambda x, W, b, h, U: x @ W + b + h @ U, [(3, 4), (4, 2), (2,), (3, 5), (5, 2)])
+    with pytest.raises(ValueError, match=r'linear_pair: x W and h U must have the same shape'):
+        F.linear_pair(np.ones((3, 4)), np.ones((4, 2)), np.ones(2), np.ones((2, 5)),
+                      np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r'linear_pair: input has 3 features but W expects 4'):
+        F.linear_pair(np.ones((2, 3)), np.ones((4, 2)), np.ones(2), np.ones((2, 5)),
+                      np.ones((5, 2)))
+
+
+@pytest.mark.parametrize('x_is_data', [True, False])
+def test_linear_pair_equals_two_linears_and_an_add_bit_for_bit(x_is_data):
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal(s) for s in [(3, 4), (4, 2), (2,), (3, 5), (5, 2)]]
+    results = []
+    for fused in (True, False):
+        x = arrays[0] if x_is_data else Variable(arrays[0].copy())
+        W, b, h, U = (Variable(a.copy()) for a in arrays[1:])
+        y = F.linear_pair(x, W, b, h, U) if fused else F.linear(x, W, b) + F.linear(h, U)
+        F.sum(F.tanh(y)).backward()
+        grads = [v.grad.data for v in (W, b, h, U)]
+        if not x_is_data:
+            grads.append(x.grad.data)
+        results.append((y.data, grads))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for fused, composed in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(fused, composed)
+
+
+@pytest.mark.parametrize('layer', ['RNN', 'LSTM'])
+def test_rnn_layers_train_as_the_composed_layers_bit_for_bit(layer):
+    # three steps, backward, against the same layer with the fast paths patched out
+    from zerograd import layers as L
+    rng = np.random.default_rng(9)
+    xs = [rng.standard_normal((3, 2)) for _ in range(3)]
+
+    def run(fast):
+        np.random.seed(0)
+        model = getattr(L, layer)(4)
+        if not fast:  # the book's composed formulas
+            model._gate = lambda x2g, h2g, x: x2g(x) + h2g(model.h)
+        loss = 0
+        for x in xs:
+            if not fast and layer == 'RNN' and model.h is not None:
+                h = F.tanh(model.x2h(x) + model.h2h(model.h))
+                model.h = h
+            else:
+                h = model(x)
+            loss = loss + F.sum(h * h)
+        loss.backward()
+        return [p.grad.data for p in model.params()], loss.data
+
+    fast, plain = run(True), run(False)
+    np.testing.assert_array_equal(fast[1], plain[1])
+    for a, b in zip(fast[0], plain[0]):
+        np.testing.assert_array_equal(a, b)

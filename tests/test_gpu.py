@@ -188,6 +188,7 @@ OPS = {
     'matmul': (F.matmul, [(3, 4), (4, 2)], {}),
     'matmul-batched': (F.matmul, [(2, 3, 4), (4, 2)], {}),
     'linear': (F.linear, [(3, 4), (4, 2), (2,)], {}),
+    'linear_pair': (F.linear_pair, [(3, 4), (4, 2), (2,), (3, 5), (5, 2)], {}),
     'linear_simple': (F.linear_simple, [(3, 4), (4, 2), (2,)], {}),
     # softmax and losses
     'softmax': (F.softmax, [(4, 3)], {}),
@@ -223,7 +224,7 @@ OPS = {
 }
 
 # Double backward on a few, covering the composed, fused and kernel-Function backwards.
-DOUBLE = {'mul', 'div', 'tanh', 'sigmoid', 'lstm_cell', 'exp', 'log', 'matmul', 'softmax', 'log_softmax',
+DOUBLE = {'mul', 'div', 'tanh', 'sigmoid', 'lstm_cell', 'linear_pair', 'exp', 'log', 'matmul', 'softmax', 'log_softmax',
           'softmax_cross_entropy', 'get_item-basic', 'embed_id', 'conv2d', 'deconv2d',
           'pooling', 'average_pooling', 'max', 'sum', 'pow-variable'}
 

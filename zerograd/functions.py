@@ -679,7 +679,7 @@ class Linear(Function):
         self.needs_gx = needs_gx
 
     def forward(self, x, W, b=None):
-        y = x @ W
+        y = _matmul_2d(x, W)
         if b is not None:
             y += b
         return y
@@ -740,6 +740,40 @@ def linear(x: Any, W: Any, b: Any = None) -> Variable:
 
 def _shaped(x: Any) -> Any:
     return x if isinstance(x, Variable) or hasattr(x, 'shape') else np.asarray(x)
+
+
+class LinearPair(Function):
+    """y = x W + b + h U as one op: x (N, in), W (in, out), b (out,), h (N, H), U (H, out)
+    -> (N, out). An RNN gate's x2*(x) + h2*(h) is three ops composed (two Linears and an
+    add) and this one, with the same numbers to the bit (the same products and sums in the
+    same order). gx is skipped when x is input data, as in Linear."""
+
+    def __init__(self, needs_gx: bool = True) -> None:
+        self.needs_gx = needs_gx
+
+    def forward(self, x, W, b, h, U):
+        y = _matmul_2d(x, W)
+        y += b
+        return y + _matmul_2d(h, U)
+
+    def backward(self, gy):
+        x, W, b, h, U = self.inputs
+        gx = LinearGradX()(gy, W) if self.needs_gx else None
+        return (gx, LinearGradW()(x, gy), sum(gy, axis=0),
+                LinearGradX()(gy, U), LinearGradW()(h, gy))
+
+
+def linear_pair(x: Any, W: Any, b: Any, h: Any, U: Any) -> Variable:
+    """x W + b + h U as one op (``LinearPair``): ``linear(x, W, b) + linear(h, U)``, as an
+    RNN's ``x2h(x) + h2h(h)``. x (N, in), W (in, out), b (out,), h (N, H), U (H, out)
+    -> (N, out)."""
+    x_, h_ = _shaped(x), _shaped(h)
+    _check_linear('linear_pair', x_, _shaped(W), _shaped(b))
+    _check_linear('linear_pair', h_, _shaped(U), None)
+    if len(x_) != len(h_) or W.shape[1] != U.shape[1]:
+        raise ValueError(f'linear_pair: x W and h U must have the same shape, got x.shape='
+                         f'{x_.shape}, W.shape={W.shape}, h.shape={h_.shape}, U.shape={U.shape}')
+    return LinearPair(isinstance(x, Variable))(x, W, b, h, U)
 
 
 def linear_simple(x: Any, W: Any, b: Any = None) -> Variable:

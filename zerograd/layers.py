@@ -487,8 +487,10 @@ class RNN(Layer):
         _check_step('RNN', x, self.h)
         if self.h is None:
             h_new = F.tanh(self.x2h(x))
-        else:
+        elif self.h2h.W.data is None:  # h2h's W is made on its first call (the book's order)
             h_new = F.tanh(self.x2h(x) + self.h2h(self.h))
+        else:  # the same in one op: x2h(x) + h2h(h) (F.linear_pair)
+            h_new = F.tanh(F.linear_pair(x, self.x2h.W, self.x2h.b, self.h, self.h2h.W))
         self.h = h_new
         return h_new
 
@@ -546,11 +548,17 @@ class LSTM(Layer):
             c_new = i * u
             h_new = o * F.tanh(c_new)
         else:
-            # the same formulas, sigmoid(...) to h, as one op (F.lstm_cell)
-            c_new, h_new = F.lstm_cell(self.c,
-                                       self.x2f(x) + self.h2f(self.h),
-                                       self.x2i(x) + self.h2i(self.h),
-                                       self.x2o(x) + self.h2o(self.h),
-                                       self.x2u(x) + self.h2u(self.h))
+            # The same formulas in 6 ops instead of 26: each x2*(x) + h2*(h) as one op
+            # (F.linear_pair), sigmoid(...) to h as two (F.lstm_cell); same numbers.
+            c_new, h_new = F.lstm_cell(self.c, self._gate(self.x2f, self.h2f, x),
+                                       self._gate(self.x2i, self.h2i, x),
+                                       self._gate(self.x2o, self.h2o, x),
+                                       self._gate(self.x2u, self.h2u, x))
         self.h, self.c = h_new, c_new
         return h_new
+
+    def _gate(self, x2g: Linear, h2g: Linear, x: Any) -> Variable:
+        """x2g(x) + h2g(h) as one op; through the layers when x2g's W is not made yet."""
+        if x2g.W.data is None:
+            return x2g(x) + h2g(self.h)
+        return F.linear_pair(x, x2g.W, x2g.b, self.h, h2g.W)
