@@ -243,8 +243,9 @@ class Variable:
                     if len(gxs) != len(inputs):
                         raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
                                          f'gradients for {len(inputs)} inputs')
-                    # 3. accumulate into the inputs (never in place: a grad may be
-                    #    shared), checking that each gradient fits its input
+                    # 3. accumulate into the inputs, checking that each gradient fits
+                    #    its input; in place only into a sum this pass made (a grad
+                    #    returned by a backward may be shared: gy itself, say)
                     for i in range(len(inputs)):
                         x, gx = inputs[i], gxs[i]
                         if gx is None:
