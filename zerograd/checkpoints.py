@@ -51,12 +51,8 @@ def save(path: str, model: Any, optimizer: Optimizer | None = None, *,
     name in the same folder and renamed, so a crash never leaves a broken checkpoint.
     """
     arrays: dict[str, np.ndarray] = {'zerograd_checkpoint': np.array(FORMAT_VERSION)}
-    for key, param in model.named_params().items():
-        if param.data is None:
-            raise ValueError(f'checkpoints.save: parameter {key!r} of {type(model).__name__} '
-                             'is not created yet (layers create their weights on the first '
-                             'call: run one forward pass before saving)')
-        arrays[f'model/{key}'] = cuda.as_numpy(param.data)
+    for key, value in model.weight_arrays('checkpoints.save', name_model=True).items():
+        arrays[f'model/{key}'] = value
     if optimizer is not None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f'checkpoints.save: optimizer must be a zerograd Optimizer, got '
