@@ -58,6 +58,23 @@ def test_resume_continues_exactly(tmp_path):
         assert history[name] == straight[name]
 
 
+def test_resume_says_when_the_checkpoint_hyperparameters_win(tmp_path):
+    out = str(tmp_path / 'run')
+    model, optimizer, train_loader, _ = _setup()
+    training.fit(model, optimizer, train_loader, 1, out=out, quiet=True)
+    lines = []
+    model, _, train_loader, _ = _setup()
+    optimizer = optimizers.Adam(0.05).setup(model)  # another lr, as `--lr 0.05 --resume`
+    training.fit(model, optimizer, train_loader, 2, out=out, resume=True, log=lines.append)
+    assert optimizer.alpha == 0.01  # Adam's learning rate is alpha
+    assert 'alpha = 0.01 from the checkpoint, not 0.05 (a resume continues the saved run; ' \
+           'start a new one to change it)' in lines
+    lines.clear()
+    model, optimizer, train_loader, _ = _setup()  # the same lr: nothing to say
+    training.fit(model, optimizer, train_loader, 3, out=out, resume=True, log=lines.append)
+    assert not any('from the checkpoint, not' in line for line in lines)
+
+
 def test_resume_without_checkpoint(tmp_path):
     model, optimizer, train_loader, _ = _setup()
     with pytest.raises(FileNotFoundError, match='no checkpoint to resume from'):

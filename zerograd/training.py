@@ -228,9 +228,16 @@ def _start(who: str, model: Any, optimizer: Any, out: str | None, resume: bool, 
         return 0, History()
     if out is None:
         raise ValueError(f'{who}: resume=True needs the out folder of the earlier run')
+    asked = optimizer.hyperparams()
     start_epoch, history = load_state(out, model, optimizer)
     if not quiet:
         log(f'resumed after epoch {start_epoch} from {checkpoint_path(out)}')
+        # The checkpoint's hyper-parameters win (an exact resume), said aloud when they
+        # differ from the optimizer's (e.g. another --lr on the command line).
+        for name, value in optimizer.hyperparams().items():
+            if name in asked and asked[name] != value:
+                log(f'{name} = {value:g} from the checkpoint, not {asked[name]:g} (a resume '
+                    'continues the saved run; start a new one to change it)')
     return start_epoch, history
 
 
