@@ -174,3 +174,21 @@ def test_resume_from_a_corrupt_history_is_one_line(tmp_path):
     assert status == 1
     assert err.startswith('zerograd: error: History.load:') and 'Traceback' not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_char_lstm_offline_reads_the_data_folders_shakespeare(tmp_path):
+    # No --data and no network: the shared folder's Shakespeare text, said in the log.
+    data = tmp_path / 'data'
+    (data / 'shakespeare').mkdir(parents=True)
+    text = 'to be, or not to be: that is the question. ' * 60
+    (data / 'shakespeare' / 'shakespeare_1mb.txt').write_text(text)
+    status, out, err = zerograd('train', 'char-lstm', '--epochs', '1', '--batch-size', '8',
+                                '--out', 'chars', cwd=tmp_path,
+                                env={'ZEROGRAD_DATA': str(data)})
+    assert status == 0, err
+    assert out.startswith('tiny-shakespeare cannot be downloaded: reading '
+                          f"{data / 'shakespeare' / 'shakespeare_1mb.txt'} instead\n")
+    assert f'{len(text) - 1:,} characters, {len(set(text))} distinct' in out  # (x, next x) pairs
+    status, _, err = zerograd('train', 'char-lstm', '--epochs', '1', '--out', 'none',
+                              cwd=tmp_path, env={'ZEROGRAD_DATA': str(tmp_path / 'empty')})
+    assert status == 1 and err.startswith('zerograd: error: get_file:') and 'Traceback' not in err

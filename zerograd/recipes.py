@@ -14,7 +14,7 @@ import numpy as np
 
 import zerograd.functions as F
 import zerograd.layers as L
-from zerograd import cuda, datasets, optimizers, training, transforms
+from zerograd import cuda, datasets, optimizers, training, transforms, utils
 from zerograd.core import no_grad
 from zerograd.dataloaders import DataLoader, SeqDataLoader
 from zerograd.models import MLP, Model
@@ -420,6 +420,25 @@ def sample_text(model: CharLSTM, dataset: datasets.CharText, start: str, length:
     return text
 
 
+# The public-domain Shakespeare text of the project's shared data folder (the same length
+# as tiny-shakespeare, other plays): what char-lstm reads when the download is impossible.
+LOCAL_SHAKESPEARE = os.path.join('shakespeare', 'shakespeare_1mb.txt')
+
+
+def _shakespeare(options: Options) -> datasets.CharText:
+    """The tiny-shakespeare download; offline (or when it fails), the data folder's
+    ``shakespeare/shakespeare_1mb.txt`` if there is one, said in the log."""
+    try:
+        return datasets.Shakespear()
+    except utils.DownloadError:
+        local = os.path.join(utils.data_dir(), LOCAL_SHAKESPEARE)
+        if not os.path.isfile(local):
+            raise
+        if not options.quiet:
+            options.log(f'tiny-shakespeare cannot be downloaded: reading {local} instead')
+        return datasets.CharText(local)
+
+
 @recipe('char-lstm', 'a character-level LSTM on Shakespeare (or --data FILE), printing samples',
         epochs=1, batch_size=64, lr=0.003)
 def char_lstm(options: Options) -> dict:
@@ -429,7 +448,7 @@ def char_lstm(options: Options) -> dict:
     if options.data is not None:
         text = datasets.CharText(options.data)
     else:
-        text = datasets.Shakespear()
+        text = _shakespeare(options)
     if not options.quiet:
         options.log(f'{len(text):,} characters, {len(text.char_to_id)} distinct')
     loader = SeqDataLoader(text, batch_size=options.batch_size)
