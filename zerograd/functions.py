@@ -494,7 +494,7 @@ def _matmul_2d(a: Any, b: Any) -> Any:
     """a @ b; for k = 1 (an outer product, as in a batch-1 weight gradient) the broadcast
     product a * b, which gives the same numbers (one product each) several times faster
     (0.2 ms against 0.9 ms for (784, 1) @ (1, 1000) in NumPy 2.4 with OpenBLAS)."""
-    if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1:
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1 and b.shape[0] == 1:
         return a * b
     return a @ b
 
@@ -1067,7 +1067,7 @@ class LSTMState(Function):
             return self._grads(c_prev, sigmoid(af), sigmoid(ai), tanh(au), gc)
         f, i, u = self.gates
         grads = self._grads(self.inputs[0].data, f, i, u, gc.data)
-        return tuple(Variable(g) for g in grads)
+        return tuple(Variable(as_array(g)) for g in grads)  # 0-d: NumPy gives scalars
 
     @staticmethod
     def _grads(c_prev, f, i, u, gc):
@@ -1094,7 +1094,7 @@ class LSTMOutput(Function):
             c, ao = self.inputs
             return self._grads(sigmoid(ao), tanh(c), gh)
         o, tc = self.gates
-        return tuple(Variable(g) for g in self._grads(o, tc, gh.data))
+        return tuple(Variable(as_array(g)) for g in self._grads(o, tc, gh.data))
 
     @staticmethod
     def _grads(o, tc, gh):

@@ -475,6 +475,17 @@ def _check_step(owner: str, x: Any, state: Any) -> None:
                          'reset_state() before starting a new sequence')
 
 
+def _x_plus_h(x2h: Linear, h2h: Linear, x: Any, h: Variable) -> Variable:
+    """x2h(x) + h2h(h) of a recurrent layer: one op (``F.linear_pair``, the same numbers)
+    when both sublayers are plain Linears whose weights exist and x2h has a bias; else
+    through the sublayers (the first call of a lazy one creates its weights there, in
+    the book's order, and a replaced sublayer's own forward runs)."""
+    if (type(x2h) is Linear and type(h2h) is Linear and x2h.b is not None
+            and x2h.W.data is not None and h2h.W.data is not None):
+        return F.linear_pair(x, x2h.W, x2h.b, h, h2h.W)
+    return x2h(x) + h2h(h)
+
+
 class RNN(Layer):
     """Elman recurrent layer, one time step per call: x (N, in_size) -> h (N, hidden_size).
 
@@ -521,10 +532,8 @@ class RNN(Layer):
         _check_step('RNN', x, self.h)
         if self.h is None:
             h_new = F.tanh(self.x2h(x))
-        elif self.h2h.W.data is None:  # h2h's W is made on its first call (the book's order)
-            h_new = F.tanh(self.x2h(x) + self.h2h(self.h))
-        else:  # the same in one op: x2h(x) + h2h(h) (F.linear_pair)
-            h_new = F.tanh(F.linear_pair(x, self.x2h.W, self.x2h.b, self.h, self.h2h.W))
+        else:  # x2h(x) + h2h(h) as one op (F.linear_pair) once h2h's W exists
+            h_new = F.tanh(_x_plus_h(self.x2h, self.h2h, x, self.h))
         self.h = h_new
         return h_new
 
@@ -581,9 +590,18 @@ class LSTM(Layer):
             u = F.tanh(self.x2u(x))
             c_new = i * u
             h_new = o * F.tanh(c_new)
+        elif self.c is None:  # an h given from outside (an encoder's, say), no cell yet
+            f = F.sigmoid(self._gate(self.x2f, self.h2f, x))
+            i = F.sigmoid(self._gate(self.x2i, self.h2i, x))
+            o = F.sigmoid(self._gate(self.x2o, self.h2o, x))
+            u = F.tanh(self._gate(self.x2u, self.h2u, x))
+            c_new = i * u
+            h_new = o * F.tanh(c_new)
         else:
             # The same formulas in 6 ops instead of 26: each x2*(x) + h2*(h) as one op
-            # (F.linear_pair), sigmoid(...) to h as two (F.lstm_cell); same numbers.
+            # (F.linear_pair), sigmoid(...) to h as two (F.lstm_cell). Each op gives the
+            # composed ops' numbers to the bit; the gradients of h and c arrive in another
+            # order, so their sums may differ in the last bits.
             c_new, h_new = F.lstm_cell(self.c, self._gate(self.x2f, self.h2f, x),
                                        self._gate(self.x2i, self.h2i, x),
                                        self._gate(self.x2o, self.h2o, x),
@@ -592,7 +610,6 @@ class LSTM(Layer):
         return h_new
 
     def _gate(self, x2g: Linear, h2g: Linear, x: Any) -> Variable:
-        """x2g(x) + h2g(h) as one op; through the layers when x2g's W is not made yet."""
-        if x2g.W.data is None:
-            return x2g(x) + h2g(self.h)
-        return F.linear_pair(x, x2g.W, x2g.b, self.h, h2g.W)
+        """x2g(x) + h2g(h), as one op when both are plain Linears with x2g's W made and
+        a bias (else through the layers themselves)."""
+        return _x_plus_h(x2g, h2g, x, self.h)
