@@ -255,12 +255,7 @@ def test_lstm_layer_is_the_composed_formulas():
     hs = [lstm(x) for x in xs]
     h, c = None, None
     for x, h_layer in zip(xs, hs):  # the book's LSTM, written out
-        pre = {g: getattr(lstm, 'x2' + g)(x) + (getattr(lstm, 'h2' + g)(h) if h is not None else 0)
-               for g in 'fiou'}
-        f, i, o, u = (F.sigmoid(pre['f']), F.sigmoid(pre['i']), F.sigmoid(pre['o']),
-                      F.tanh(pre['u']))
-        c = i * u if c is None else f * c + i * u
-        h = o * F.tanh(c)
+        h, c = book_lstm_step(lstm, x, h, c)
         np.testing.assert_allclose(h_layer.data, h.data, rtol=1e-13, atol=1e-15)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zerograd import utils
-from zerograd.core import (Function, Variable, as_array, as_variable,  # noqa: F401
+from zerograd.core import (Config, Function, Variable, as_array, as_variable,  # noqa: F401
                            add, sub, rsub, mul, div, rdiv, neg, pow)
 from zerograd.cuda import get_array_module, scatter_add
 
@@ -1061,7 +1061,6 @@ class LSTMState(Function):
         return f * c_prev + i * u
 
     def backward(self, gc):
-        from zerograd.core import Config
         if Config.enable_backprop:  # recorded: the composed ops, differentiable again
             c_prev, af, ai, au = self.inputs
             return self._grads(c_prev, sigmoid(af), sigmoid(ai), tanh(au), gc)
@@ -1089,7 +1088,6 @@ class LSTMOutput(Function):
         return o * tc
 
     def backward(self, gh):
-        from zerograd.core import Config
         if Config.enable_backprop:
             c, ao = self.inputs
             return self._grads(sigmoid(ao), tanh(c), gh)
@@ -1127,7 +1125,6 @@ def dropout(x: Any, dropout_ratio: float = 0.5) -> Variable:
     """Inverted dropout: in training, zero each element with probability dropout_ratio and
     scale the rest by 1 / (1 - ratio); under ``test_mode()`` x unchanged. The mask is drawn
     from NumPy's global generator as the book does (``rand(*x.shape) > ratio``)."""
-    from zerograd.core import Config
     if not 0.0 <= dropout_ratio < 1.0:
         raise ValueError(f'dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}')
     x = as_variable(x)
@@ -1162,7 +1159,6 @@ class BatchNorm(Function):
         self.eps = eps
 
     def forward(self, x, gamma, beta):
-        from zerograd.core import Config
         axes = _batch_axes(x)
         shape = _channel_shape(x)
         xp = get_array_module(x)
