@@ -510,10 +510,6 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-class _TimedOut(TimeoutError):
-    """A download ran past its deadline (get_file's timeout)."""
-
-
 class _Deadline:
     """get_file's timeout as a deadline that moves only with progress: each 64 KiB (or the
     rest of the file) must arrive within ``timeout`` seconds of the previous 64 KiB (of the
@@ -530,6 +526,7 @@ class _Deadline:
         self.start = self.mark_time = time.monotonic()
         self.mark_bytes = 0
         self.expired = False
+        self.raised: TimeoutError | None = None
         self._sockets: list = []
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -554,10 +551,13 @@ class _Deadline:
         return self.expired or time.monotonic() - self.mark_time > self.timeout
 
     def error(self, received: int, total: int | None) -> TimeoutError:
+        """The TimeoutError that says so (remembered, so it is not wrapped again)."""
         of = '' if total is None else f' of {total:,}'
-        return _TimedOut(f'timed out: less than 64 KiB arrived in {self.timeout:g} s '
-                            f'({received:,}{of} bytes in {time.monotonic() - self.start:.1f} '
-                            f's); timeout= is the longest wait for each 64 KiB')
+        self.raised = TimeoutError(f'timed out: less than 64 KiB arrived in '
+                                   f'{self.timeout:g} s ({received:,}{of} bytes in '
+                                   f'{time.monotonic() - self.start:.1f} s); timeout= is '
+                                   f'the longest wait for each 64 KiB')
+        return self.raised
 
     def stop(self) -> None:
         self._done.set()
@@ -675,9 +675,9 @@ def _fetch(url: str, path: str, md5: str | None, quiet: bool, timeout: float,
     handle, tmp_path = tempfile.mkstemp(prefix=f'.{file_name}.', suffix='.part', dir=folder)
     temporary = [tmp_path]
     bar = None
-    deadline = _Deadline(timeout)
     received, total = 0, None
     try:
+        deadline = _Deadline(timeout)
         try:
             with os.fdopen(handle, 'wb') as out, _open_url(url, timeout, deadline) as response:
                 status = getattr(response, 'status', None)
@@ -721,7 +721,7 @@ def _fetch(url: str, path: str, md5: str | None, quiet: bool, timeout: float,
                                       f'Content-Length announced')
         except Exception as error:
             # A read ended by the watchdog, or by the socket timeout, is the timeout's doing.
-            if not isinstance(error, _TimedOut) and (
+            if error is not deadline.raised and (
                     deadline.passed() or isinstance(error, (TimeoutError, socket.timeout))):
                 raise deadline.error(received, total) from None
             raise
