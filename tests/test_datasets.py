@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from zerograd.datasets import Dataset, Spiral, get_spiral, identity
+from zerograd import utils
+from zerograd.datasets import (CIFAR10, CIFAR100, MNIST, CharText, Dataset, ImageNet, MNIST5k,
+                               Shakespear, SinCurve, Spiral, get_spiral, identity)
 
 
 # -----------------------------------------------------------------------------
@@ -220,3 +222,110 @@ def test_dataset_rejects_mismatched_lengths():
 def test_dataset_without_prepare_has_no_length():
     with pytest.raises(TypeError, match='prepare'):
         len(Dataset())
+
+
+# -----------------------------------------------------------------------------
+# train must be a bool; paths and timeouts are checked before anything is read
+# -----------------------------------------------------------------------------
+@pytest.fixture
+def offline_empty_cache(monkeypatch, tmp_path):
+    """Offline, an empty data folder, and no URL may be opened: a dataset that got past its
+    argument checks would fail with a DownloadError, not the error the test expects."""
+    def no_network(*args, **kwargs):
+        raise AssertionError('a test tried to open a URL')
+
+    monkeypatch.setenv('ZEROGRAD_OFFLINE', '1')
+    monkeypatch.setenv('ZEROGRAD_DATA', str(tmp_path / 'empty-cache'))
+    monkeypatch.setattr(utils, '_open_url', no_network)
+    return tmp_path
+
+
+def _text_file(folder):
+    path = folder / 'text.txt'
+    path.write_text('to be or not to be')
+    return path
+
+
+DATASETS = {
+    'Spiral': lambda train, folder: Spiral(train=train),
+    'SinCurve': lambda train, folder: SinCurve(train=train),
+    'MNIST5k': lambda train, folder: MNIST5k(train=train),
+    'MNIST': lambda train, folder: MNIST(train=train),
+    'CIFAR10': lambda train, folder: CIFAR10(train=train),
+    'CIFAR100': lambda train, folder: CIFAR100(train=train),
+    'CharText': lambda train, folder: CharText(_text_file(folder), train=train),
+    'Shakespeare': lambda train, folder: Shakespear(train=train),
+    'Dataset': lambda train, folder: Dataset(train=train),
+}
+
+
+@pytest.mark.parametrize('name', sorted(DATASETS))
+@pytest.mark.parametrize('train', ['no', None, 0, 1, 'True', [True], np.array([False])])
+def test_train_must_be_a_bool(name, train, offline_empty_cache):
+    with pytest.raises(TypeError) as info:
+        DATASETS[name](train, offline_empty_cache)
+    message = str(info.value)
+    assert message.startswith(f'{name}: train must be a bool')
+    assert message.endswith(f'got {train!r}')
+
+
+def test_get_spiral_train_must_be_a_bool():
+    with pytest.raises(TypeError, match="get_spiral: train must be a bool .* got 'no'"):
+        get_spiral(train='no')
+
+
+def test_numpy_bools_choose_the_split():
+    test_set = MNIST5k(train=np.bool_(False))
+    assert len(test_set) == 1000 and test_set.train is False
+    assert len(MNIST5k(train=np.bool_(True))) == 4000
+    assert np.array_equal(Spiral(train=np.bool_(False)).data, get_spiral(train=False)[0])
+
+
+@pytest.mark.parametrize('make', [lambda path: CIFAR10(path=path),
+                                  lambda path: CIFAR100(path=path),
+                                  lambda path: CharText(path),
+                                  lambda path: Shakespear(path=path),
+                                  lambda path: ImageNet.labels(path=path)])
+def test_a_folder_or_missing_path_names_the_path(make, tmp_path):
+    with pytest.raises(ValueError) as info:
+        make(tmp_path)
+    assert 'path must be' in str(info.value) and f'{str(tmp_path)!r} is a folder' in str(info.value)
+    missing = tmp_path / 'absent.tar.gz'
+    with pytest.raises(FileNotFoundError) as info:
+        make(missing)
+    assert f'path {str(missing)!r} does not exist' in str(info.value)
+
+
+def test_cifar_path_error_names_the_archive(tmp_path):
+    with pytest.raises(ValueError, match=r"CIFAR10: path must be the archive file "
+                                         r"cifar-10-binary\.tar\.gz, but '.*' is a folder"):
+        CIFAR10(path=tmp_path)
+
+
+@pytest.mark.parametrize('timeout, error', [(0, ValueError), (-2.0, ValueError),
+                                            (float('nan'), ValueError), ('5', TypeError)])
+def test_mnist_timeout_is_checked_before_any_download(timeout, error, offline_empty_cache):
+    with pytest.raises(error, match=r'MNIST: timeout must be a positive'):
+        MNIST(timeout=timeout)
+
+
+def test_a_shakespeare_copy_of_the_wrong_size_is_refused(offline_empty_cache):
+    folder = offline_empty_cache / 'data'
+    folder.mkdir()
+    (folder / 'shakespear.txt').write_text('First Citizen:\nBefore we proceed')  # cut short
+    with pytest.raises(ValueError) as info:
+        Shakespear(root=folder)
+    assert 'size mismatch: expected 1,115,394 bytes, got 32' in str(info.value)
+    assert str(folder / 'shakespear.txt') in str(info.value)
+
+
+def test_mnist_under_a_data_folder_that_is_a_file(offline_empty_cache, monkeypatch):
+    a_file = offline_empty_cache / 'hostname'
+    a_file.write_text('not a folder')
+    monkeypatch.setenv('ZEROGRAD_DATA', str(a_file))
+    for call in (MNIST.available, MNIST):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert f'ZEROGRAD_DATA={str(a_file)!r} must name a folder' in str(info.value)
+    with pytest.raises(ValueError, match=r"root=.* must name a folder"):
+        MNIST(root=a_file)

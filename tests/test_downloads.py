@@ -9,9 +9,12 @@ import hashlib
 import http.server
 import os
 import socket
+import subprocess
 import sys
 import threading
+import time
 import types
+import warnings
 
 import pytest
 
@@ -56,7 +59,13 @@ class Server:
 
     Routes: path -> (kind, body). kind 'ok' sends the body with its Content-Length;
     'short' announces 1,000 bytes more than it sends, then closes (interrupted download);
-    'redirect' answers 302 to the URL in body. Any other path is 404.
+    'redirect' answers 302 to the URL in body; 'no-length' sends the body without a
+    Content-Length and closes (so a body cut short looks complete); 'no-content' answers
+    204; 'gzip' and 'gzip-no-length' send the body gzip-compressed with Content-Encoding:
+    gzip; 'gzip-label' sends the body as it is, labelled Content-Encoding: gzip; 'br' labels
+    it br; 'drip' sends one byte every 0.1 s; 'drip-headers' one header byte every 0.1 s;
+    'blocks' the body in 64 KiB blocks 0.4 s apart. Any other path is 404. Every response
+    ends within a few seconds, whether or not the client is still there.
     """
 
     def __init__(self):
@@ -76,6 +85,34 @@ class Server:
                     self.send_header('Location', body)
                     self.send_header('Content-Length', '0')
                     self.end_headers()
+                elif kind == 'no-content':
+                    self.send_response(204)
+                    self.end_headers()
+                elif kind == 'drip-headers':
+                    self.wfile.write(b'HTTP/1.0 200 OK\r\n')
+                    self.slowly(b'X-Slow: ' + b'a' * 50, 0.1)
+                elif kind in ('no-length', 'gzip', 'gzip-no-length', 'gzip-label', 'br',
+                              'drip', 'blocks'):
+                    self.send_response(200)
+                    data = gzip.compress(body) if kind.startswith('gzip-n') or kind == 'gzip' \
+                        else body
+                    if kind in ('gzip', 'gzip-no-length', 'gzip-label'):
+                        self.send_header('Content-Encoding', 'gzip')
+                    if kind == 'br':
+                        self.send_header('Content-Encoding', 'br')
+                    if kind not in ('no-length', 'gzip-no-length'):
+                        self.send_header('Content-Length', str(len(data)))
+                    self.end_headers()
+                    if kind == 'drip':
+                        self.slowly(data, 0.1)
+                    elif kind == 'blocks':
+                        for i in range(0, len(data), 1 << 16):
+                            time.sleep(0 if i == 0 else 0.4)
+                            self.wfile.write(data[i:i + (1 << 16)])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(data)
+                    self.close_connection = True
                 else:
                     self.send_response(200)
                     extra = 1000 if kind == 'short' else 0
@@ -84,6 +121,16 @@ class Server:
                     self.wfile.write(body)
                     self.wfile.flush()
                     self.close_connection = True  # HTTP/1.0: the socket closes now
+
+            def slowly(self, data, delay):
+                for i in range(len(data)):
+                    try:
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client has gone
+                        return
+                    time.sleep(delay)
+                self.close_connection = True
 
             def log_message(self, *args):
                 pass
@@ -478,3 +525,212 @@ def test_verify_file_and_file_md5(tmp_path):
     assert utils.verify_file(gz, CONTENT_MD5) and utils.verify_file(gz, GZ_MD5)
     assert not utils.verify_file(cut, CONTENT_MD5)
     assert not utils.verify_file(tmp_path / 'absent', PAYLOAD_MD5)
+
+
+# -----------------------------------------------------------------------------
+# What cannot be trusted: no Content-Length, empty bodies, Content-Encoding
+# -----------------------------------------------------------------------------
+def test_a_body_cut_short_without_content_length_fails_its_expected_size(server, cache):
+    url = server.add('/cut.txt', PAYLOAD[:5000], kind='no-length')
+    with pytest.raises(DownloadError) as info:
+        get_file(url, size=len(PAYLOAD), root=cache, quiet=True)
+    assert 'size mismatch: expected 10,248 bytes, got 5,000' in str(info.value)
+    assert '10,248 bytes' in str(info.value).splitlines()[-1]  # what to place by hand
+    assert listing(cache) == []
+    # the whole file, still without a Content-Length, verifies by its size alone
+    whole = server.add('/whole.txt', PAYLOAD, kind='no-length')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # verified: no warning
+        path = get_file(whole, size=len(PAYLOAD), root=cache, quiet=True)
+    assert open(path, 'rb').read() == PAYLOAD
+
+
+def test_a_cached_file_of_the_wrong_size_is_not_used(server, cache, monkeypatch):
+    cache.mkdir()
+    (cache / 'p.bin').write_bytes(PAYLOAD[:100])
+    url = server.add('/p.bin', PAYLOAD)
+    path = get_file(url, size=len(PAYLOAD), root=cache, quiet=True)
+    assert open(path, 'rb').read() == PAYLOAD and server.hits == ['/p.bin']
+    (cache / 'p.bin').write_bytes(PAYLOAD[:100])
+    monkeypatch.setenv('ZEROGRAD_OFFLINE', '1')
+    with pytest.raises(ValueError, match=r'size mismatch: expected 10,248 bytes, got 100'):
+        get_file(url, size=len(PAYLOAD), root=cache)
+
+
+def test_an_unverifiable_download_is_kept_with_a_warning(server, cache):
+    url = server.add('/plain.txt', PAYLOAD, kind='no-length')
+    with pytest.warns(UserWarning) as record:
+        path = get_file(url, root=cache, quiet=True)
+    (warning,) = record
+    message = str(warning.message)
+    assert 'cannot be verified' in message and path in message and '\n' not in message
+    assert 'no md5, no size and no Content-Length' in message
+    assert open(path, 'rb').read() == PAYLOAD
+    # with a Content-Length, or an md5, there is something to check: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        get_file(server.add('/counted.txt', PAYLOAD), root=cache, quiet=True)
+        get_file(url, 'summed.txt', md5=PAYLOAD_MD5, root=cache, quiet=True)
+
+
+@pytest.mark.parametrize('kind, reason', [('no-content', '204'), ('ok', 'empty file'),
+                                          ('no-length', 'empty file')])
+def test_no_content_and_empty_bodies_are_errors(kind, reason, server, cache):
+    url = server.add('/nothing.bin', b'', kind=kind)
+    with pytest.raises(DownloadError) as info:
+        get_file(url, root=cache, quiet=True)
+    assert reason in info.value.reasons[0][1]
+    assert listing(cache) == []
+
+
+@pytest.mark.parametrize('kind', ['gzip', 'gzip-no-length'])
+def test_a_gzip_encoded_response_is_stored_decoded(kind, server, cache):
+    url = server.add('/book.txt', CONTENT, kind=kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # gzip's CRC and length verify it: no warning
+        path = get_file(url, root=cache, quiet=True)
+    assert open(path, 'rb').read() == CONTENT  # never the compressed bytes
+    assert listing(cache) == ['book.txt']
+    os.remove(path)
+    assert open(get_file(url, md5=CONTENT_MD5, root=cache, quiet=True), 'rb').read() == CONTENT
+
+
+def test_a_gzip_encoded_response_cut_short_is_an_error(server, cache):
+    url = server.add('/book.txt', GZ[:len(GZ) // 2], kind='gzip-label')
+    with pytest.raises(DownloadError) as info:
+        get_file(url, root=cache, quiet=True)
+    assert 'cannot be decoded' in str(info.value) and 'truncated' in str(info.value)
+    assert listing(cache) == []
+
+
+def test_a_gz_file_its_server_labels_gzip_is_kept_as_published(server, cache):
+    # S3-style: the .gz file's own bytes, sent with Content-Encoding: gzip
+    url = server.add('/data.gz', GZ, kind='gzip-label')
+    assert open(get_file(url, md5=GZ_MD5, root=cache, quiet=True), 'rb').read() == GZ
+    os.remove(cache / 'data.gz')
+    # MNIST-style: the MD5 of the decompressed content, and a .gz name
+    assert open(get_file(url, md5=CONTENT_MD5, root=cache, quiet=True), 'rb').read() == GZ
+    os.remove(cache / 'data.gz')
+    assert open(get_file(url, size=len(GZ), root=cache, quiet=True), 'rb').read() == GZ
+
+
+def test_an_unknown_content_encoding_is_refused(server, cache):
+    url = server.add('/x.bin', PAYLOAD, kind='br')
+    with pytest.raises(DownloadError, match="Content-Encoding 'br'"):
+        get_file(url, root=cache, quiet=True)
+    assert listing(cache) == []
+
+
+# -----------------------------------------------------------------------------
+# timeout: a deadline that moves only with progress
+# -----------------------------------------------------------------------------
+@pytest.mark.parametrize('kind', ['drip', 'drip-headers'])
+def test_a_server_sending_a_byte_at_a_time_hits_the_deadline(kind, server, cache):
+    url = server.add('/slow.bin', b'x' * 60, kind=kind)  # 6 s at 10 bytes per second
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        get_file(url, root=cache, quiet=True, timeout=1)
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.5, elapsed
+    assert info.value.reasons[0][1].startswith(
+        'TimeoutError: timed out: less than 64 KiB arrived in 1 s')
+    assert listing(cache) == []
+
+
+def test_the_deadline_moves_with_each_64_kib(server, cache):
+    body = PAYLOAD * 25  # 256,200 bytes: four 64 KiB blocks 0.4 s apart, 1.2 s in all
+    url = server.add('/big.bin', body, kind='blocks')
+    start = time.monotonic()
+    path = get_file(url, root=cache, quiet=True, timeout=1)
+    assert time.monotonic() - start > 1.0  # longer than timeout, and still fine
+    assert open(path, 'rb').read() == body
+
+
+@pytest.mark.parametrize('timeout, error', [(0, ValueError), (-1, ValueError),
+                                            (float('nan'), ValueError),
+                                            (float('inf'), ValueError), ('3', TypeError),
+                                            (None, TypeError), (True, TypeError)])
+def test_bad_timeouts_are_clear_errors(timeout, error, server, cache):
+    url = server.add('/p.bin', PAYLOAD)
+    with pytest.raises(error, match=r'get_file: timeout must be a positive.* number of '
+                                    r'seconds, got'):
+        get_file(url, root=cache, quiet=True, timeout=timeout)
+    assert server.hits == [] and listing(cache) == []
+
+
+def test_bad_sizes_are_clear_errors(cache):
+    for size, error in ((0, ValueError), (-5, ValueError), (1.5, TypeError), ('9', TypeError),
+                        (True, TypeError)):
+        with pytest.raises(error, match='get_file: size must be'):
+            get_file('https://example.invalid/x.bin', root=cache, size=size)
+
+
+# -----------------------------------------------------------------------------
+# The environment: ZEROGRAD_OFFLINE and ZEROGRAD_DATA
+# -----------------------------------------------------------------------------
+@pytest.mark.parametrize('value', ['OFF', ' Off ', 'No', 'FALSE'])
+def test_online_switch_values_any_case(value, monkeypatch):
+    monkeypatch.setenv('ZEROGRAD_OFFLINE', value)
+    assert not utils.is_offline()
+
+
+@pytest.mark.parametrize('value', ['y', '2', 'enabled', 'offline', '-1'])
+def test_unknown_offline_values_are_an_error(value, server, cache, monkeypatch):
+    url = server.add('/p.bin', PAYLOAD)
+    monkeypatch.setenv('ZEROGRAD_OFFLINE', value)
+    with pytest.raises(ValueError) as info:
+        utils.is_offline()
+    message = str(info.value)
+    assert 'ZEROGRAD_OFFLINE' in message and repr(value) in message
+    assert '1, true, yes, on' in message and '0, false, no, off or empty' in message
+    with pytest.raises(ValueError, match='ZEROGRAD_OFFLINE'):
+        get_file(url, root=cache, quiet=True)
+    assert server.hits == [] and listing(cache) == []  # nothing was downloaded
+
+
+def test_a_relative_zerograd_data_does_not_move_with_the_working_directory(
+        server, tmp_path, monkeypatch):
+    first, second = tmp_path / 'first', tmp_path / 'second'
+    first.mkdir()
+    second.mkdir()
+    relative = f'data-{tmp_path.name}'  # a value no other test has used
+    monkeypatch.chdir(first)
+    monkeypatch.setenv('ZEROGRAD_DATA', relative)
+    assert utils.data_dir() == str(first / relative)
+    monkeypatch.chdir(second)
+    assert utils.data_dir() == str(first / relative)
+    url = server.add('/p.bin', PAYLOAD)
+    assert get_file(url, quiet=True) == str(first / relative / 'p.bin')
+    assert listing(second) == []
+
+
+def test_a_relative_zerograd_data_set_at_import_is_resolved_at_import(tmp_path):
+    code = ('import os; from zerograd import utils; os.chdir(os.sep); '
+            'print(utils.data_dir()); print(utils.cache_dir)')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, ZEROGRAD_DATA='rel-data', PYTHONPATH=root)
+    result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tmp_path / 'rel-data')] * 2
+
+
+def test_a_data_folder_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    a_file = tmp_path / 'hostname'
+    a_file.write_text('not a folder')
+    for root in (a_file, a_file / 'mnist'):
+        with pytest.raises(ValueError) as info:
+            get_file('https://example.invalid/x.bin', root=root)
+        message = str(info.value)
+        assert f'root={str(root)!r} must name a folder' in message
+        assert f'{str(a_file)!r} is a file' in message
+        with pytest.raises(ValueError, match='must name a folder'):
+            utils.data_dir(root)
+    monkeypatch.setenv('ZEROGRAD_DATA', str(a_file))
+    for call in (utils.data_dir, lambda: get_file('https://example.invalid/x.bin')):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert f'ZEROGRAD_DATA={str(a_file)!r} must name a folder, but {str(a_file)!r} ' \
+               f'is a file' in str(info.value)
+    with pytest.raises(TypeError, match='root must be a str or os.PathLike'):
+        utils.data_dir(5)

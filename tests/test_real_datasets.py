@@ -601,11 +601,11 @@ def test_shakespear_offline_without_the_file(tmp_path):
     message = str(info.value)
     assert "'shakespear.txt'" in message and str(tmp_path / 'empty-cache') in message
     assert 'karpathy/char-rnn/master/data/tinyshakespeare/input.txt' in message
-    # placed in the data folder by hand, it is used
+    # placed in the data folder by hand, it is used (with tiny-shakespeare's size)
     folder = tmp_path / 'data'
     folder.mkdir()
-    (folder / 'shakespear.txt').write_text('to be or not to be')
-    assert len(Shakespear(root=folder)) == 17
+    (folder / 'shakespear.txt').write_text(('to be or not to be\n' * 60_000)[:1_115_394])
+    assert len(Shakespear(root=folder)) == 1_115_393
 
 
 # -----------------------------------------------------------------------------

@@ -42,6 +42,28 @@ def _is_array(seq: Any) -> bool:
     return isinstance(seq, np.ndarray) or cuda._is_cupy_array(seq)
 
 
+def _check_train(train: Any, who: str) -> bool:
+    """``train`` as a bool; anything but a bool (or np.bool_) is a TypeError: a truthy
+    'no' or a falsy None would silently pick a split."""
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(f'{who}: train must be a bool (True for the training set, False for '
+                        f'the test set), got {train!r}')
+    return bool(train)
+
+
+def _check_file_path(path: Any, who: str, what: str) -> str:
+    """``path`` as a str when it names an existing file; a missing path is a
+    FileNotFoundError and a folder a ValueError, each naming ``who`` and the path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'{who}: path must be a str or os.PathLike, got {path!r}')
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f'{who}: path must be {what}, but {path!r} is a folder')
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'{who}: path {path!r} does not exist (it must be {what})')
+    return path
+
+
 # =============================================================================
 # Dataset
 # =============================================================================
@@ -61,7 +83,7 @@ class Dataset:
 
     def __init__(self, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None) -> None:
-        self.train = train
+        self.train = _check_train(train, type(self).__name__)
         # Stored as callables (as the book does), so ``ds.transform(x)`` always works;
         # ``identity`` marks "no transform", which lets batches be indexed directly.
         self.transform = identity if transform is None else transform
@@ -163,6 +185,7 @@ def get_spiral(train: bool = True) -> tuple[np.ndarray, np.ndarray]:
     (test): the same numbers the book gets by seeding the global generator, without
     touching the caller's global random state.
     """
+    train = _check_train(train, 'get_spiral')
     rng = np.random.RandomState(1984 if train else 2020)
     num_data, num_class, input_dim = 100, 3, 2
     data_size = num_class * num_data
@@ -312,7 +335,8 @@ class MNIST(Dataset):
         transform, target_transform: as for ``Dataset`` (None: raw uint8 images).
         root: the data folder (default ``$ZEROGRAD_DATA``, else ``~/.zerograd``); the
             files are in its ``mnist`` folder.
-        timeout: seconds before a download attempt counts as failed.
+        timeout: seconds, as for ``utils.get_file``: the longest wait for the connection
+            and for each 64 KiB of a download before a mirror counts as failed.
 
     The four canonical IDX files (gzipped) are read from ``root/mnist``, or downloaded into it
     from the first mirror that works and checked against the published MD5s of the
@@ -336,7 +360,7 @@ class MNIST(Dataset):
                  target_transform: Callable | None = None,
                  root: str | os.PathLike | None = None, timeout: float = 30.0) -> None:
         self.root = root
-        self.timeout = timeout
+        self.timeout = utils._check_timeout(timeout, type(self).__name__)
         super().__init__(train, transform, target_transform)
 
     def prepare(self) -> None:
@@ -556,8 +580,11 @@ class CIFAR10(Dataset):
                  target_transform: Callable | None = None,
                  root: str | os.PathLike | None = None,
                  path: str | os.PathLike | None = None) -> None:
+        who = type(self).__name__
+        _check_train(train, who)
         self.root = root
-        self.path = None if path is None else os.fspath(path)
+        self.path = None if path is None else _check_file_path(
+            path, who, f'the archive file {os.path.basename(self.url)}')
         super().__init__(train, transform, target_transform)
 
     def prepare(self) -> None:
@@ -696,7 +723,9 @@ class CharText(Dataset):
     def __init__(self, path: str | os.PathLike, train: bool = True,
                  transform: Callable | None = None,
                  target_transform: Callable | None = None) -> None:
-        self.path = os.fspath(path)
+        who = type(self).__name__
+        _check_train(train, who)
+        self.path = _check_file_path(path, who, 'a UTF-8 text file')
         super().__init__(train, transform, target_transform)
 
     def prepare(self) -> None:
@@ -726,19 +755,22 @@ class Shakespeare(CharText):
     """The tiny-shakespeare text (1,115,394 characters) as a ``CharText`` dataset.
 
     ``Shakespear`` is the book's name for it. Downloaded into the data folder as
-    ``shakespear.txt`` (``root`` as for ``MNIST``), or read from ``path`` when given.
+    ``shakespear.txt`` (``root`` as for ``MNIST``) and checked by its size (1,115,394
+    bytes: a copy cut short is refused), or read from ``path`` when given (unchecked).
     """
 
     url = ('https://raw.githubusercontent.com/karpathy/char-rnn/master/data/'
            'tinyshakespeare/input.txt')
     file_name = 'shakespear.txt'
+    size = 1_115_394  # bytes: a download cut short is refused, not cached as the text
 
     def __init__(self, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None,
                  root: str | os.PathLike | None = None,
                  path: str | os.PathLike | None = None) -> None:
+        _check_train(train, type(self).__name__)
         if path is None:
-            path = utils.get_file(self.url, self.file_name, root=root)
+            path = utils.get_file(self.url, self.file_name, root=root, size=self.size)
         super().__init__(path, train, transform, target_transform)
 
 
@@ -791,6 +823,7 @@ class ImageNet(Dataset):
         as data, and anything but a dict of ints to strings is a ValueError."""
         if path is None:
             path = utils.get_file(ImageNet.url, root=root)
+        path = _check_file_path(path, 'ImageNet.labels', 'the class-name text file')
         with open(path, encoding='utf-8') as file:
             text = file.read()
         return _parse_label_dict(text, os.fspath(path), 'ImageNet.labels')

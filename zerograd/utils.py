@@ -7,22 +7,23 @@ import hashlib
 import os
 import posixpath
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
+import zlib
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from zerograd.core import Variable, as_array, as_variable
 from zerograd.cuda import as_numpy, get_array_module
-
-# Where downloaded datasets and weights are kept: $ZEROGRAD_DATA, else ~/.zerograd.
-cache_dir = os.environ.get('ZEROGRAD_DATA') or os.path.join(os.path.expanduser('~'), '.zerograd')
-
 
 # =============================================================================
 # Graph pictures (Graphviz)
@@ -252,15 +253,19 @@ def array_allclose(a: Any, b: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bo
 # =============================================================================
 # Downloads: datasets and weights, cached and verified
 # =============================================================================
-# A download goes to a temporary file in the cache folder, is checked (length, checksum)
-# and only then renamed to its final name: the cache never holds a partial or wrong file
-# under a real name. Downloaded content is only ever read as data, never run.
+# A download goes to a temporary file in the cache folder, is checked (length, size,
+# checksum) and only then renamed to its final name: the cache never holds a partial or
+# wrong file under a real name. Downloaded content is only ever read as data, never run.
 
 _OFFLINE_ENV = 'ZEROGRAD_OFFLINE'
+_OFFLINE_ON = ('1', 'true', 'yes', 'on')
+_OFFLINE_OFF = ('0', 'false', 'no', 'off', '')
 _SCHEMES = ('http', 'https', 'file')  # file:// is for local mirrors and tests
 _LOOPBACK_HOSTS = ('127.0.0.1', 'localhost', '::1')
-_CHUNK_SIZE = 1 << 18  # 256 KiB per read
-_TIMEOUT = 30.0  # seconds without progress before a connection counts as failed
+_CHUNK_SIZE = 1 << 18  # 256 KiB per read at most
+_PROGRESS_BYTES = 1 << 16  # timeout= is the longest wait for each 64 KiB of a download
+_TIMEOUT = 30.0  # default timeout= in seconds
+_DECODABLE = ('gzip', 'x-gzip', 'deflate')  # Content-Encodings get_file can undo
 
 
 class DownloadError(OSError):
@@ -283,20 +288,88 @@ class DownloadError(OSError):
 
 
 def is_offline() -> bool:
-    """True when the environment variable ``ZEROGRAD_OFFLINE`` is 1, true, yes or on
-    (read at each call): then ``get_file`` uses the cache only and never downloads."""
-    return os.environ.get(_OFFLINE_ENV, '').strip().lower() in ('1', 'true', 'yes', 'on')
+    """True when the environment variable ``ZEROGRAD_OFFLINE`` says offline (read at each
+    call): then ``get_file`` uses the cache only and never downloads.
+
+    Accepted values, case-insensitive and ignoring surrounding spaces: 1, true, yes, on
+    (offline); 0, false, no, off or empty (online, as when it is unset). Any other value
+    is a ValueError listing these, rather than a guess either way.
+    """
+    raw = os.environ.get(_OFFLINE_ENV)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in _OFFLINE_ON:
+        return True
+    if value in _OFFLINE_OFF:
+        return False
+    raise ValueError(f'{_OFFLINE_ENV} must be one of {", ".join(_OFFLINE_ON)} (offline) or '
+                     f'{", ".join(_OFFLINE_OFF[:-1])} or empty (online), case-insensitive; '
+                     f'got {raw!r}')
+
+
+# $ZEROGRAD_DATA values already made absolute: a relative value is resolved against the
+# working directory once, the first time it is read (at import when it is set then), so a
+# later os.chdir does not move the data folder.
+_resolved_data_env: dict[str, str] = {}
+
+
+def _data_env() -> str | None:
+    """$ZEROGRAD_DATA as an absolute path, or None when it is unset or empty."""
+    value = os.environ.get('ZEROGRAD_DATA', '')
+    if not value.strip():
+        return None
+    if value not in _resolved_data_env:
+        _resolved_data_env[value] = os.path.abspath(os.path.expanduser(value))
+    return _resolved_data_env[value]
+
+
+# Where downloaded datasets and weights are kept: $ZEROGRAD_DATA, else ~/.zerograd.
+cache_dir = _data_env() or os.path.join(os.path.expanduser('~'), '.zerograd')
+
+
+def _check_folder(path: str, source: str, who: str) -> None:
+    """A ValueError when ``path``, or the nearest part of it that exists, is not a folder
+    (a file there would make every download fail with a raw FileExistsError)."""
+    existing = path
+    while not os.path.exists(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            return
+        existing = parent
+    if not os.path.isdir(existing):
+        where = '' if existing == path else f' (the data folder {path!r} would be inside it)'
+        raise ValueError(f'{who}: {source} must name a folder, but {existing!r} is a '
+                         f'file{where}')
+
+
+def _data_dir(root: Any, who: str) -> str:
+    if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f'{who}: root must be a str or os.PathLike folder, got {root!r}')
+        path = os.path.abspath(os.path.expanduser(os.fspath(root)))
+        _check_folder(path, f'root={os.fspath(root)!r}', who)
+        return path
+    env = _data_env()
+    if env is not None:
+        _check_folder(env, f'ZEROGRAD_DATA={os.environ["ZEROGRAD_DATA"]!r}', who)
+        return env
+    path = os.path.abspath(os.path.expanduser(cache_dir))
+    _check_folder(path, f'the default data folder {cache_dir!r} (set ZEROGRAD_DATA to '
+                        f'choose another)', who)
+    return path
 
 
 def data_dir(root: str | os.PathLike | None = None) -> str:
     """The folder ``get_file`` caches files in, as an absolute path.
 
-    ``root`` when given, else ``$ZEROGRAD_DATA`` (read at each call), else ``cache_dir``
-    (``~/.zerograd`` unless ``$ZEROGRAD_DATA`` was set at import).
+    ``root`` when given, else ``$ZEROGRAD_DATA`` (read at each call; a relative value is
+    resolved against the working directory the first time it is read, so a later
+    ``os.chdir`` does not move it), else ``cache_dir`` (``~/.zerograd`` unless
+    ``$ZEROGRAD_DATA`` was set at import). A path that is, or lies inside, a file is a
+    ValueError naming ``root=`` or ``ZEROGRAD_DATA`` and the file.
     """
-    if root is None:
-        root = os.environ.get('ZEROGRAD_DATA') or cache_dir
-    return os.path.abspath(os.path.expanduser(os.fspath(root)))
+    return _data_dir(root, 'data_dir')
 
 
 def file_md5(path: str | os.PathLike) -> str:
@@ -342,6 +415,15 @@ def _checksum_problem(path: str | os.PathLike, md5: str) -> str | None:
     return problem
 
 
+def _size_problem(path: str | os.PathLike, size: int) -> str | None:
+    """None when the file has ``size`` bytes, otherwise a sentence saying so."""
+    actual = os.path.getsize(path)
+    if actual == size:
+        return None
+    hint = ' (an interrupted download?)' if actual < size else ''
+    return f'size mismatch: expected {size:,} bytes, got {actual:,}{hint}'
+
+
 def verify_file(path: str | os.PathLike, md5: str) -> bool:
     """True when ``path`` is a file whose MD5 is ``md5``, or a gzip file whose
     decompressed content has that MD5. Never touches the network."""
@@ -355,6 +437,30 @@ def _check_md5(md5: Any) -> str:
             and all(c in '0123456789abcdef' for c in md5.lower())):
         raise ValueError(f'get_file: md5 must be 32 hexadecimal digits, got {md5!r}')
     return md5.lower()
+
+
+def _check_size(size: Any) -> int | None:
+    if size is None:
+        return None
+    if not isinstance(size, (int, np.integer)) or isinstance(size, (bool, np.bool_)):
+        raise TypeError(f'get_file: size must be an int number of bytes, got {size!r}')
+    if size < 1:
+        raise ValueError(f'get_file: size must be a positive number of bytes, got {size!r}')
+    return int(size)
+
+
+def _check_timeout(timeout: Any, who: str = 'get_file') -> float:
+    """``timeout`` as a float when it is a positive, finite number of seconds; otherwise a
+    TypeError (not a number) or ValueError (zero, negative, nan, inf) naming ``who``."""
+    if not isinstance(timeout, (int, float, np.integer, np.floating)) \
+            or isinstance(timeout, (bool, np.bool_)):
+        raise TypeError(f'{who}: timeout must be a positive number of seconds, '
+                        f'got {timeout!r}')
+    value = float(timeout)
+    if not (0 < value < float('inf')):  # also False for nan
+        raise ValueError(f'{who}: timeout must be a positive, finite number of seconds, '
+                         f'got {timeout!r}')
+    return value
 
 
 def _url_list(url: str | Sequence[str], mirrors: Sequence[str] | None) -> list[str]:
@@ -404,10 +510,119 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _open_url(url: str, timeout: float = _TIMEOUT) -> Any:
-    """urllib's urlopen with a timeout, http(s)-only redirects, and no proxy for loopback
-    addresses (a proxy could not reach this machine's own servers)."""
+class _Deadline:
+    """get_file's timeout as a deadline that moves only with progress: each 64 KiB (or the
+    rest of the file) must arrive within ``timeout`` seconds of the previous 64 KiB (of the
+    request, for the first).
+
+    A socket timeout alone bounds each read, not the whole: a server sending a byte a
+    second never trips it. So a watchdog thread shuts the connection's sockets down when
+    the deadline passes, which ends a read blocked in any phase (headers or body); the
+    downloading thread then sees ``expired`` and reports the timeout.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.start = self.mark_time = time.monotonic()
+        self.mark_bytes = 0
+        self.expired = False
+        self.raised: TimeoutError | None = None
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name='zerograd-download-deadline',
+                                        daemon=True)
+        self._thread.start()
+
+    def watch(self, sock: Any) -> None:
+        """Shut ``sock`` down when the deadline passes (at once, if it already has)."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def progress(self, received: int) -> None:
+        """``received`` bytes have arrived: each further 64 KiB moves the deadline."""
+        if received - self.mark_bytes >= _PROGRESS_BYTES:
+            self.mark_bytes = received
+            self.mark_time = time.monotonic()
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() - self.mark_time > self.timeout
+
+    def error(self, received: int, total: int | None) -> TimeoutError:
+        """The TimeoutError that says so (remembered, so it is not wrapped again)."""
+        of = '' if total is None else f' of {total:,}'
+        self.raised = TimeoutError(f'timed out: less than 64 KiB arrived in '
+                                   f'{self.timeout:g} s ({received:,}{of} bytes in '
+                                   f'{time.monotonic() - self.start:.1f} s); timeout= is '
+                                   f'the longest wait for each 64 KiB')
+        return self.raised
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @staticmethod
+    def _shut(sock: Any) -> None:
+        try:  # the plain socket's shutdown, also for an SSL socket: it only wakes the reader
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except (OSError, TypeError, ValueError):
+            pass
+
+    def _watch(self) -> None:
+        while True:
+            left = self.mark_time + self.timeout - time.monotonic()
+            if left <= 0:
+                break
+            if self._done.wait(left):
+                return
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+
+def _watched(http_class: type, deadline: _Deadline) -> type:
+    """``http_class`` (an HTTP(S)Connection) whose socket ``deadline`` watches."""
+
+    class Watched(http_class):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def do_open(self, http_class, req, **kwargs):  # noqa: D102
+        return super().do_open(_watched(http_class, self._deadline), req, **kwargs)
+
+
+_handler_classes: list = [_WatchedHTTP]
+if hasattr(urllib.request, 'HTTPSHandler'):  # Python built with ssl
+    class _WatchedHTTPS(urllib.request.HTTPSHandler):
+        def __init__(self, deadline: _Deadline) -> None:
+            super().__init__()
+            self._deadline = deadline
+
+        def do_open(self, http_class, req, **kwargs):  # noqa: D102
+            return super().do_open(_watched(http_class, self._deadline), req, **kwargs)
+
+    _handler_classes.append(_WatchedHTTPS)
+
+
+def _open_url(url: str, timeout: float = _TIMEOUT, deadline: _Deadline | None = None) -> Any:
+    """urllib's urlopen with a timeout, http(s)-only redirects, no proxy for loopback
+    addresses (a proxy could not reach this machine's own servers), and the connection's
+    sockets watched by ``deadline`` when given."""
     handlers: list = [_HttpOnlyRedirects()]
+    if deadline is not None:
+        handlers += [cls(deadline) for cls in _handler_classes]
     if (urllib.parse.urlsplit(url).hostname or '') in _LOOPBACK_HOSTS:
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
@@ -430,59 +645,140 @@ def _progress_bar(total: int | None, file_name: str, quiet: bool) -> Any:
                 file=sys.stderr, leave=False)
 
 
-def _fetch(url: str, path: str, md5: str | None, quiet: bool, timeout: float) -> None:
+def _decode(encoding: str, source: str, target: str) -> None:
+    """Undo a gzip or deflate Content-Encoding from file ``source`` into file ``target``;
+    a truncated or corrupt stream is an OSError (gzip checks its CRC and length)."""
+    try:
+        with open(target, 'wb') as out:
+            if encoding in ('gzip', 'x-gzip'):
+                with gzip.open(source, 'rb') as file:
+                    shutil.copyfileobj(file, out, _CHUNK_SIZE)
+            else:  # deflate: the zlib format, whose Adler-32 is checked at its end
+                decompressor = zlib.decompressobj()
+                with open(source, 'rb') as file:
+                    for chunk in iter(lambda: file.read(_CHUNK_SIZE), b''):
+                        out.write(decompressor.decompress(chunk))
+                out.write(decompressor.flush())
+                if not decompressor.eof:
+                    raise EOFError('the deflate stream ends early')
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise OSError(f'the response is sent with Content-Encoding {encoding!r} but cannot '
+                      f'be decoded: it is truncated or corrupt '
+                      f'({type(error).__name__}: {error})') from None
+
+
+def _fetch(url: str, path: str, md5: str | None, quiet: bool, timeout: float,
+           size: int | None = None) -> None:
     """Download ``url`` to ``path`` through a temporary file; on any failure (or Ctrl-C)
-    the temporary file is deleted and the exception propagates."""
+    the temporary files are deleted and the exception propagates."""
     folder, file_name = os.path.split(path)
     handle, tmp_path = tempfile.mkstemp(prefix=f'.{file_name}.', suffix='.part', dir=folder)
+    temporary = [tmp_path]
     bar = None
+    received, total = 0, None
     try:
-        with os.fdopen(handle, 'wb') as out, _open_url(url, timeout) as response:
-            status = getattr(response, 'status', None)
-            if status is not None and url.lower().startswith('http') \
-                    and not 200 <= status < 300:
-                raise OSError(f'HTTP status {status}')
-            length = response.headers.get('Content-Length')
-            total = int(length) if length is not None and length.strip().isdigit() else None
-            if not quiet:
-                size = '' if total is None else f' ({total:,} bytes)'
-                print(f'Downloading {file_name}{size} from {url}', file=sys.stderr)
-            bar = _progress_bar(total, file_name, quiet)
-            received = 0
-            while True:
-                chunk = response.read(_CHUNK_SIZE)
-                if not chunk:
-                    break
-                out.write(chunk)
-                received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-                if total is not None and received > total:
-                    raise OSError(f'the server sent more than the {total:,} bytes its '
-                                  f'Content-Length announced')
+        deadline = _Deadline(timeout)
+        try:
+            with os.fdopen(handle, 'wb') as out, _open_url(url, timeout, deadline) as response:
+                status = getattr(response, 'status', None)
+                if status is not None and url.lower().startswith('http'):
+                    if status == 204:
+                        raise OSError('HTTP status 204 (No Content): the server sent no file')
+                    if not 200 <= status < 300:
+                        raise OSError(f'HTTP status {status}')
+                encoding = (response.headers.get('Content-Encoding') or '').strip().lower()
+                if encoding not in ('', 'identity') + _DECODABLE:
+                    raise OSError(f'the server sent the file with Content-Encoding '
+                                  f'{encoding!r}, which cannot be decoded here (identity '
+                                  f'was asked for)')
+                length = response.headers.get('Content-Length')
+                total = int(length) if length is not None and length.strip().isdigit() \
+                    else None
+                if size is not None and total is not None and encoding in ('', 'identity') \
+                        and total != size:
+                    raise OSError(f'the server announces {total:,} bytes (Content-Length), '
+                                  f'but the file has {size:,}')
+                if not quiet:
+                    shown = '' if total is None else f' ({total:,} bytes)'
+                    print(f'Downloading {file_name}{shown} from {url}', file=sys.stderr)
+                bar = _progress_bar(total, file_name, quiet)
+                # read1 returns what has arrived (up to a chunk): progress is seen as it
+                # comes, and a slow server cannot hold one read open for a whole chunk.
+                read = getattr(response, 'read1', None) or response.read
+                while True:
+                    chunk = read(_CHUNK_SIZE)
+                    if deadline.passed():  # a shut-down socket reads as an early end
+                        raise deadline.error(received, total)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    received += len(chunk)
+                    deadline.progress(received)
+                    if bar is not None:
+                        bar.update(len(chunk))
+                    if total is not None and received > total:
+                        raise OSError(f'the server sent more than the {total:,} bytes its '
+                                      f'Content-Length announced')
+        except Exception as error:
+            # A read ended by the watchdog, or by the socket timeout, is the timeout's doing.
+            if error is not deadline.raised and (
+                    deadline.passed() or isinstance(error, (TimeoutError, socket.timeout))):
+                raise deadline.error(received, total) from None
+            raise
+        finally:
+            deadline.stop()
         # http.client does not complain when a connection closes early: count the bytes.
         if total is not None and received != total:
             raise OSError(f'the connection closed after {received:,} of {total:,} bytes '
                           f'(interrupted download)')
+        decoded = False
+        if encoding in _DECODABLE:
+            # A server may label a published .gz file itself as gzip-encoded: when the bytes
+            # as sent are the published ones (their MD5 or size; or a .gz name and the MD5
+            # of their content, as MNIST publishes), they are kept; otherwise the encoding
+            # is undone, so compressed bytes are never stored as the plain file.
+            as_sent = (md5 is not None and file_md5(tmp_path) == md5) or \
+                (size is not None and os.path.getsize(tmp_path) == size) or \
+                (md5 is not None and file_name.lower().endswith(('.gz', '.tgz'))
+                 and _checksum_problem(tmp_path, md5) is None)
+            if not as_sent:
+                handle2, decoded_path = tempfile.mkstemp(prefix=f'.{file_name}.',
+                                                         suffix='.part', dir=folder)
+                os.close(handle2)
+                temporary.append(decoded_path)
+                _decode(encoding, tmp_path, decoded_path)
+                tmp_path = decoded_path
+                decoded = True
+        if os.path.getsize(tmp_path) == 0:
+            raise OSError('the server sent an empty file (0 bytes)')
+        if size is not None:
+            problem = _size_problem(tmp_path, size)
+            if problem is not None:
+                raise ValueError(problem)
         if md5 is not None:
             problem = _checksum_problem(tmp_path, md5)
             if problem is not None:
                 raise ValueError(f'checksum failed: {problem}')
         os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            os.remove(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise
+        if md5 is None and size is None and total is None and not decoded:
+            warnings.warn(f'get_file: {path!r} ({os.path.getsize(path):,} bytes from {url}) '
+                          f'cannot be verified: no md5, no size and no Content-Length; if it '
+                          f'is incomplete, delete it and download again', stacklevel=3)
     finally:
+        # On any failure (or Ctrl-C) nothing is left; on success the file renamed into
+        # place is gone from its temporary name, and the encoded download (if decoded) goes.
+        for name in temporary:
+            try:
+                os.remove(name)
+            except FileNotFoundError:
+                pass
         if bar is not None:
             bar.close()
 
 
 def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | None = None,
              *, root: str | os.PathLike | None = None, mirrors: Sequence[str] | None = None,
-             quiet: bool = False, timeout: float = _TIMEOUT) -> str:
+             quiet: bool = False, timeout: float = _TIMEOUT, size: int | None = None) -> str:
     """The local path of a downloaded file, fetching it into the cache if needed.
 
     Args:
@@ -495,21 +791,34 @@ def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | 
         root: the cache folder (default: ``$ZEROGRAD_DATA`` read now, else ``cache_dir``).
         mirrors: more URLs, tried after ``url``.
         quiet: no message and no progress bar (a tqdm bar shows on a terminal otherwise).
-        timeout: seconds to wait for a connection, or for data, before a URL counts as
-            failed (a program with a fallback, like ``zerograd demo``, uses a short one).
+        timeout: a positive, finite number of seconds: the longest wait for the connection
+            and the first 64 KiB of the file, and then for each further 64 KiB (or the rest
+            of the file). A URL that is unreachable, stalls or trickles slower than that
+            fails (the next mirror is tried), so a file of n bytes takes at most about
+            ``timeout * (1 + n / 65536)`` seconds per URL, however slowly a server sends.
+        size: the file's size in bytes, when known: a download or a cached file of another
+            size is refused (checked before the MD5).
 
-    A cached file (verified, when ``md5`` is given) is returned without any network access.
-    A cached file that fails its checksum is downloaded again once; with
-    ``ZEROGRAD_OFFLINE=1`` it is a ValueError naming the file and both MD5s instead.
+    A cached file (verified by ``size`` and ``md5`` when given) is returned without any
+    network access. A cached file that fails a check is downloaded again once; with
+    ``ZEROGRAD_OFFLINE`` on it is a ValueError naming the file and the mismatch instead.
     A download is written to a temporary file and renamed only once complete and verified,
-    so a failure leaves nothing in the cache. When every URL fails, or when offline with
-    nothing cached, a ``DownloadError`` (an OSError) names the file, the folder to put it
-    in, and each URL (with why it failed).
+    so a failure leaves nothing in the cache: fewer bytes than the Content-Length, another
+    size than ``size``, a wrong MD5, an empty response (or HTTP 204) are all failures. A
+    response sent with ``Content-Encoding`` gzip or deflate is decoded (kept as sent only
+    when those bytes match ``md5`` or ``size``: a .gz file its server labels gzip); another
+    encoding is refused. A file that nothing can verify (no ``md5``, no ``size``, no
+    Content-Length) is kept with a warning saying so. When every URL fails, or when offline
+    with nothing cached, a ``DownloadError`` (an OSError) names the file, the folder to put
+    it in, and each URL (with why it failed).
     """
     urls = _url_list(url, mirrors)
     file_name = _check_file_name(_name_from_url(urls[0]) if file_name is None else file_name)
     md5 = None if md5 is None else _check_md5(md5)
-    folder = data_dir(root)
+    size = _check_size(size)
+    timeout = _check_timeout(timeout)
+    offline = is_offline()  # a mistyped ZEROGRAD_OFFLINE is an error even with a cached file
+    folder = _data_dir(root, 'get_file')
     path = os.path.join(folder, file_name)
     url_text = urls[0] + ''.join(f'\n  or {u}' for u in urls[1:])
 
@@ -517,13 +826,16 @@ def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | 
     if os.path.exists(path):
         if not os.path.isfile(path):
             raise ValueError(f'get_file: {path!r} exists but is not a file')
-        cached_problem = None if md5 is None else _checksum_problem(path, md5)
+        if size is not None:
+            cached_problem = _size_problem(path, size)
+        if cached_problem is None and md5 is not None:
+            cached_problem = _checksum_problem(path, md5)
         if cached_problem is None:
             return path
 
-    if is_offline():
+    if offline:
         if cached_problem is not None:
-            raise ValueError(f'get_file: the cached file {path!r} fails its checksum '
+            raise ValueError(f'get_file: the cached file {path!r} fails its check '
                              f'({cached_problem}) and {_OFFLINE_ENV} is set, so it is not '
                              f'downloaded again; replace it with a good copy from\n  '
                              f'{url_text}')
@@ -538,15 +850,17 @@ def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | 
     reasons = []
     for u in urls:
         try:
-            _fetch(u, path, md5, quiet, timeout)
+            _fetch(u, path, md5, quiet, timeout, size)
             return path
         except Exception as error:  # any failure of one URL: note it, try the next one
             reasons.append((u, f'{type(error).__name__}: {error}'))
 
     lines = ''.join(f'\n  {u}\n    -> {reason}' for u, reason in reasons)
     before = '' if cached_problem is None else \
-        f'the cached copy {path!r} fails its checksum ({cached_problem}), and '
-    checksum = '' if md5 is None else f' (MD5 {md5})'
+        f'the cached copy {path!r} fails its check ({cached_problem}), and '
+    checks = [f'MD5 {md5}'] if md5 is not None else []
+    checks += [f'{size:,} bytes'] if size is not None else []
+    checksum = f' ({", ".join(checks)})' if checks else ''
     raise DownloadError(
         f'get_file: {before}could not download {file_name!r} into {folder!r}; nothing was '
         f'saved. Tried:{lines}\nDownload it yourself from one of these URLs{checksum} and '
