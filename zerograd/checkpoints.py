@@ -43,7 +43,8 @@ _EXTRA_TYPES = (bool, int, float, str, np.bool_, np.integer, np.floating, np.str
 def save(path: str, model: Any, optimizer: Optimizer | None = None, *,
          random_state: bool = False, **extra: Any) -> None:
     """Write ``model``'s weights, ``optimizer``'s state and hyper-parameters (if given) and
-    the ``extra`` numbers (int, float, bool or str, e.g. ``epoch=5``) to one ``.npz`` file.
+    the ``extra`` numbers (int, float, bool or str, e.g. ``epoch=5``; ``epoch`` is an
+    integer >= 0, what ``load`` accepts) to one ``.npz`` file.
     With ``random_state=True`` the state of NumPy's global generator is saved too (shuffling
     and dropout draw from it), so ``load(..., random_state=True)`` resumes bit for bit.
 
@@ -74,6 +75,10 @@ def save(path: str, model: Any, optimizer: Optimizer | None = None, *,
             raise TypeError(f'checkpoints.save: extra {name!r} must be an int, float, bool or '
                             f'str, got {type(value).__name__}')
         arrays[f'extra/{name}'] = np.array(value)
+    epoch = extra.get('epoch')
+    if epoch is not None and (arrays['extra/epoch'].dtype.kind not in 'iu' or epoch < 0):
+        raise ValueError(f'checkpoints.save: extra \'epoch\' must be an integer >= 0, got '
+                         f'{epoch!r}')
     _atomic_savez(path, arrays)
 
 
