@@ -203,8 +203,7 @@ class Layer:
                 if shape != params[key].data.shape:
                     wrong_shape.append(f'{key}: file {shape}, model {params[key].data.shape}')
             elif key in specs and not _fits_spec(shape, specs[key].shape, sizes):
-                expected = '(' + ', '.join(d.rpartition('/')[2] if isinstance(d, str) else str(d)
-                                           for d in specs[key].shape) + ')'
+                expected = _shape_text(specs[key].shape)
                 wrong_shape.append(f'{key}: file {shape}, the layer makes {expected}')
         if missing or unexpected or wrong_shape or not_numbers or wrong_dtype:
             problems = []
@@ -293,6 +292,12 @@ def _fits_spec(shape: tuple[int, ...], spec: tuple[int | str, ...],
         elif size != expected:
             return False
     return True
+
+
+def _shape_text(spec: tuple[int | str, ...]) -> str:
+    """A spec's shape as a tuple is written, size names unqualified: '(in_size, 4)'."""
+    parts = [d.rpartition('/')[2] if isinstance(d, str) else str(d) for d in spec]
+    return '(' + ', '.join(parts) + (',' if len(parts) == 1 else '') + ')'
 
 
 def _dtype_problem(dtype: np.dtype, param: Parameter, spec: ParamSpec | None) -> str:
