@@ -193,8 +193,10 @@ class Layer:
             dtype = arrays[key].dtype
             if dtype.kind not in 'biufc':
                 not_numbers.append(f'{key}: {dtype}')
-            elif _dtype_problem(dtype, params[key], specs.get(key)):
-                wrong_dtype.append(f'{key}: {_dtype_problem(dtype, params[key], specs.get(key))}')
+                continue
+            problem = _dtype_problem(dtype, params[key], specs.get(key))
+            if problem:
+                wrong_dtype.append(f'{key}: {problem}')
         wrong_shape = []
         sizes: dict[str, int] = {}  # a size name ('l0/in_size') -> the size the file gives
         for key in common:
