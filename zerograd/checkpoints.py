@@ -21,18 +21,20 @@ The file is one compressed ``.npz`` of plain arrays (no pickle; read with
     model/<key>                    the weights, keys as in save_weights ('l0/W', ...)
     optimizer_class                0-d unicode array: the optimizer's class name ('Adam')
     optimizer_hyperparams/<name>   0-d float: each hyper-parameter ('alpha', 'beta1', ...)
-    optimizer/<key>                the optimizer's state_dict() ('m/l0/W', 't', ...)
+    optimizer/<key>                the optimizer's state_dict(): every slot of every
+                                   parameter ('m/l0/W', 'v/l0/W', ...) and scalars ('t')
     extra/<name>                   0-d arrays: the extras passed to save (epoch=3)
     random/<field>                 NumPy's global generator state (random_state=True only)
+
+``load`` checks every one of these before it changes anything (see its docstring): a
+tampered or damaged file is a ValueError that names the entry, never a crash later.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-from zerograd import cuda
 from zerograd.layers import _atomic_savez, npz_path_to_read, read_npz
 from zerograd.optimizers import Optimizer
 
