@@ -1,6 +1,8 @@
 """Checkpoints: training resumed from a file ends bit for bit where uninterrupted training
 ends, for every optimizer; files are plain arrays, written atomically, checked on load."""
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -365,3 +367,201 @@ def test_an_rnn_saved_after_one_step_resumes_exactly(tmp_path):
     trained(xs[0]), trained(xs[1])  # h2h created: a file without it is now incomplete
     with pytest.raises(ValueError, match=r"missing from the file: \['rnn/h2h/W'\]"):
         trained.load_weights(tmp_path / 'one_weights.npz')
+
+
+# -- every field is checked before it is used -----------------------------------------------
+def tamper(path, **changes):
+    """Rewrite the checkpoint at ``path`` with some arrays replaced (None: removed)."""
+    with np.load(path) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    for key, value in changes.items():
+        key = key.replace('__', '/')
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    np.savez(path, **arrays)
+
+
+def with_random_state(tmp_path):
+    model = new_model(created=True)
+    optimizer = SGD().setup(model)
+    path = tmp_path / 'ckpt.npz'
+    checkpoints.save(path, model, optimizer, random_state=True, epoch=1)
+    return path
+
+
+@pytest.mark.parametrize('field, value', [
+    ('pos', np.array(10**6)),  # NumPy accepts it, and the next draw crashes (SIGSEGV)
+    ('pos', np.array(625)),  # one word past the key: out of bounds, silently
+    ('pos', np.array(-1)),
+    ('pos', np.array(5.0)),
+    ('keys', np.zeros(624, np.uint32)),  # a generator that gives only zeros
+    ('keys', np.ones(623, np.uint32)),
+    ('keys', np.ones((624, 1), np.uint32)),
+    ('keys', np.full(624, 2**32, np.int64)),  # would wrap to 0 as uint32
+    ('keys', np.full(624, -1, np.int64)),
+    ('keys', np.ones(624, np.float64)),
+    ('kind', np.array('PCG64')),
+    ('has_gauss', np.array(2)),
+    ('cached_gaussian', np.array(np.nan)),
+    ('cached_gaussian', np.array(np.inf)),
+])
+def test_broken_random_state_is_refused_before_use(tmp_path, field, value):
+    path = with_random_state(tmp_path)
+    tamper(path, **{f'random__{field}': value})
+    model = new_model()  # seeds the generator: before taking its state
+    np.random.seed(42)
+    before = np.random.get_state()
+    with pytest.raises(ValueError, match=rf"checkpoints.load: .*ckpt.npz.* holds a broken "
+                                         rf"random state: random/{field} must be"):
+        checkpoints.load(path, model, SGD(), random_state=True)
+    after = np.random.get_state()
+    assert after[0] == before[0] and after[2:] == before[2:]
+    assert np.array_equal(after[1], before[1])  # the generator is untouched
+    assert model.l0.W.data is None  # and so is the model
+
+
+def test_broken_random_state_cannot_crash_the_interpreter(tmp_path):
+    # The crash itself is tried only in a child process: with the old checks it died by
+    # SIGSEGV at the first draw after loading.
+    path = with_random_state(tmp_path)
+    tamper(path, random__pos=np.array(10**6))
+    code = ('import sys, numpy as np\n'
+            'from zerograd import checkpoints, optimizers\n'
+            'from zerograd.models import MLP\n'
+            'try:\n'
+            '    checkpoints.load(sys.argv[1], MLP((5, 3)), optimizers.SGD(), random_state=True)\n'
+            'except ValueError as error:\n'
+            '    print("refused:", error)\n'
+            'print("draw", np.random.rand() >= 0)\n')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, PYTHONPATH=root))
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert 'refused:' in result.stdout and 'random/pos must be an integer in [0, 624]' \
+        in result.stdout
+    assert result.stdout.endswith('draw True\n')
+
+
+def test_random_state_at_the_end_of_its_words_is_accepted(tmp_path):
+    # pos = 624 is a state NumPy itself reaches: the words are regenerated at the next draw.
+    path = with_random_state(tmp_path)
+    np.random.seed(5)
+    state = np.random.get_state()
+    state = (state[0], state[1], 624, 0, 0.0)
+    tamper(path, random__pos=np.array(624), random__keys=state[1],
+           random__has_gauss=np.array(0), random__cached_gaussian=np.array(0.0))
+    np.random.set_state(state)
+    expected = np.random.rand(4)
+    np.random.seed(0)
+    checkpoints.load(path, new_model(), SGD(), random_state=True)
+    np.testing.assert_array_equal(np.random.rand(4), expected)
+
+
+@pytest.mark.parametrize('epoch', [np.array(-1), np.array(2.5), np.array(True),
+                                   np.array([1, 2])])
+def test_epoch_must_be_a_non_negative_integer(tmp_path, epoch):
+    path, _, _ = trained(tmp_path, epoch=3)
+    tamper(path, extra__epoch=epoch)
+    model = new_model()
+    with pytest.raises(ValueError, match=r"checkpoints.load: extra 'epoch' in .*ckpt.npz.* "
+                                         r'must be'):
+        checkpoints.load(path, model, Adam())
+    assert model.l0.W.data is None
+
+
+def test_negative_epoch_is_not_saved(tmp_path):
+    model = new_model(created=True)
+    with pytest.raises(ValueError, match=r"checkpoints.save: extra 'epoch' must be an integer "
+                                         r'>= 0, got -1'):
+        checkpoints.save(tmp_path / 'ckpt.npz', model, epoch=-1)
+    assert os.listdir(tmp_path) == []
+
+
+def test_extras_of_other_kinds_are_refused(tmp_path):
+    path, _, _ = trained(tmp_path)
+    tamper(path, extra__note=np.array(1 + 2j))
+    with pytest.raises(ValueError, match=r"extra 'note' in .* must be a bool, int, float or "
+                                         r'str scalar, got complex128'):
+        checkpoints.load(path, new_model(), Adam())
+
+
+@pytest.mark.parametrize('name, value, match', [
+    ('alpha', np.inf, r'Adam: alpha must be a finite number > 0, got inf'),
+    ('alpha', np.nan, r'Adam: alpha must be a finite number > 0, got nan'),
+    ('eps', -1.0, r'Adam: eps must be a finite number > 0, got -1.0'),
+    ('beta2', np.nan, r'Adam: beta2 must be in \[0, 1\), got nan'),
+])
+def test_hyperparameters_in_the_file_are_checked(tmp_path, name, value, match):
+    path, _, _ = trained(tmp_path)
+    tamper(path, **{f'optimizer_hyperparams__{name}': np.array(value)})
+    model, optimizer = new_model(), Adam()
+    with pytest.raises(ValueError, match=match):
+        checkpoints.load(path, model, optimizer)
+    assert model.l0.W.data is None and optimizer.alpha == 0.001
+
+
+# -- optimizer state: every slot of every parameter --------------------------------------
+SLOTS = {'Adam': ('m', 'v'), 'MomentumSGD': ('v',), 'AdaGrad': ('h',),
+         'AdaDelta': ('msg', 'msdx')}
+
+
+@pytest.mark.parametrize('make_optimizer', OPTIMIZERS[:4], ids=IDS[:4])
+def test_missing_optimizer_state_of_one_parameter_is_refused(tmp_path, make_optimizer):
+    path, _, optimizer = trained(tmp_path, make_optimizer())
+    slots = SLOTS[type(optimizer).__name__]
+    tamper(path, **{f'optimizer__{slot}__l1__b': None for slot in slots})
+    model, fresh = new_model(), type(optimizer)()
+    missing = ', '.join(repr(f'{slot}/l1/b') for slot in sorted(slots))
+    with pytest.raises(ValueError, match=rf'{type(optimizer).__name__}.load_state_dict: .*'
+                                         rf'missing {missing}'):
+        checkpoints.load(path, model, fresh)
+    assert model.l0.W.data is None and fresh.target is None
+
+
+@pytest.mark.parametrize('key, value, match', [
+    ('optimizer/m/l0/W', None, r"missing 'm/l0/W'"),
+    ('optimizer/t', None, r"missing 't'"),
+    ('optimizer/m/l2/W', np.zeros((3, 3), np.float32), r"'m/l2/W' names no parameter"),
+    ('optimizer/w/l0/W', np.zeros((4, 5), np.float32), r"unknown name 'w/l0/W'"),
+    ('optimizer/m/l0/W', np.zeros((4, 5), np.float64),
+     r"'m/l0/W' has dtype float64 but the parameter has float32"),
+    ('optimizer/m/l0/W', np.zeros((4, 5), np.complex64), r"'m/l0/W' has dtype complex64"),
+    ('optimizer/m/l0/W', np.full((4, 5), np.nan, np.float32), r"'m/l0/W' holds nan or inf"),
+    ('optimizer/v/l0/b', -np.ones(5, np.float32), r"'v/l0/b' holds negative values"),
+])
+def test_optimizer_state_with_a_wrong_slot_is_refused(tmp_path, key, value, match):
+    path, _, _ = trained(tmp_path)
+    tamper(path, **{key.replace('/', '__'): value})
+    model, optimizer = new_model(), Adam()
+    with pytest.raises(ValueError, match='Adam.load_state_dict: .*' + match):
+        checkpoints.load(path, model, optimizer)
+    assert model.l0.W.data is None and optimizer.t == 0 and optimizer.target is None
+
+
+def test_a_frozen_layer_resumes_exactly(tmp_path):
+    # The frozen layer never gets optimizer state; the file holds its slots as the zeros
+    # an update would start from, so all slots are present and the resume is exact.
+    from zerograd.optimizers import FreezeParam
+
+    def make(model):
+        optimizer = Adam(alpha=0.05).setup(model)
+        optimizer.add_hook(FreezeParam(model.l0))
+        return optimizer
+
+    straight = new_model()
+    train(straight, make(straight), 4)
+    first = new_model()
+    optimizer = make(first)
+    train(first, optimizer, 2)
+    checkpoints.save(tmp_path / 'ckpt.npz', first, optimizer)
+    with np.load(tmp_path / 'ckpt.npz') as npz:
+        assert not npz['optimizer/m/l0/W'].any() and npz['optimizer/v/l0/b'].shape == (5,)
+    resumed = new_model(seed=3)
+    resumed_optimizer = Adam()
+    checkpoints.load(tmp_path / 'ckpt.npz', resumed, resumed_optimizer)
+    resumed_optimizer.add_hook(FreezeParam(resumed.l0))
+    train(resumed, resumed_optimizer, 2)
+    for key, value in weights(straight).items():
+        assert np.array_equal(weights(resumed)[key], value), key

@@ -179,7 +179,12 @@ def test_params_without_grad_are_skipped():
     optimizer = MomentumSGD().setup(layer)
     optimizer.update()
     np.testing.assert_array_equal(layer.b.data, b)
-    assert set(optimizer.state_dict()) == {'v/W'}
+    assert set(optimizer.vs) == {id(layer.W)}  # no velocity made for b
+    # state_dict names every slot of every parameter; b's is the zeros it would start from
+    state = optimizer.state_dict()
+    assert set(state) == {'v/W', 'v/b'}
+    np.testing.assert_array_equal(state['v/b'], np.zeros_like(b))
+    assert state['v/b'].dtype == b.dtype
 
 
 def test_shared_layer_is_updated_once():
@@ -274,7 +279,12 @@ def test_freeze_param_freezes_the_given_layer_only():
         assert after[key].grad is None
     for key in ('l1/W', 'l1/b'):
         assert not np.array_equal(after[key].data, before[key])
-    assert set(optimizer.state_dict()) == {'t', 'm/l1/W', 'm/l1/b', 'v/l1/W', 'v/l1/b'}
+    frozen = {id(model.l0.W), id(model.l0.b)}
+    assert set(optimizer.ms) == set(optimizer.vs) == {id(model.l1.W), id(model.l1.b)}
+    state = optimizer.state_dict()  # every slot named; the frozen layer's are zeros
+    assert not frozen & set(optimizer.ms)
+    for key in ('m/l0/W', 'm/l0/b', 'v/l0/W', 'v/l0/b'):
+        assert not state[key].any(), key
 
 
 def test_freeze_param_accepts_parameters():

@@ -5,11 +5,13 @@ assignment order, so ``params()`` is deterministic and nested layers just work.
 """
 from __future__ import annotations
 
+import math
 import os
-import tempfile
+import secrets
 import weakref
 import zipfile
-from typing import Any, Iterator
+import zlib
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -97,6 +99,29 @@ class Layer:
         self._flatten_params(params_dict)
         return params_dict
 
+    def param_specs(self) -> dict[str, ParamSpec]:
+        """What each of this layer's own parameters (by attribute name) must be when a
+        file gives it before the layer has created it: its shape, ints for the sizes the
+        layer knows and names for those it learns from its first input, and the dtype it
+        is made in. A parameter without a spec takes any shape in float16/32/64."""
+        return {}
+
+    def _named_specs(self, parent_key: str = '') -> dict[str, ParamSpec]:
+        """{'l0/W': ParamSpec}, each size name qualified by its layer ('l0/in_size'), so
+        that a name means the same size within one layer only."""
+        specs: dict[str, ParamSpec] = {}
+        own = self.param_specs()
+        for name in self._params:
+            obj = self.__dict__[name]
+            key = parent_key + '/' + name if parent_key else name
+            if isinstance(obj, Layer):
+                specs.update(obj._named_specs(key))
+            elif name in own:
+                shape = tuple(f'{parent_key}/{d}' if parent_key and isinstance(d, str) else d
+                              for d in own[name].shape)
+                specs[key] = ParamSpec(shape, own[name].dtype)
+        return specs
+
     def not_created_by_design(self, parent_key: str = '') -> set[str]:
         """Keys of parameters that are not created yet although this layer has run, by
         design (an RNN's h2h weight before its second step). Files leave them out, and
@@ -128,6 +153,7 @@ class Layer:
 
     def save_weights(self, path: str) -> None:
         """Write every parameter to a compressed ``.npz`` file, keys ``l0/W`` ...
+        ``.npz`` is appended to ``path`` when missing (``load_weights`` accepts either).
 
         The file is written next to ``path`` under a temporary name and renamed, so a
         crash never leaves a broken file behind.
@@ -135,30 +161,53 @@ class Layer:
         _atomic_savez(path, self.weight_arrays(f'{type(self).__name__}.save_weights'))
 
     def load_weights(self, path: str) -> None:
-        """Read a file written by ``save_weights`` (or by the book's code).
+        """Read a file written by ``save_weights`` (or by the book's code); ``path`` may
+        leave out the ``.npz`` that ``save_weights`` appends.
 
-        Every key and shape is checked first; on any difference nothing is changed and
-        the error names what differs. Files are read with ``allow_pickle=False``.
+        Every key, shape and dtype is checked from the file's array headers before any
+        data is read, then every value (finite, fits the parameter's dtype); on any
+        difference nothing is changed and the error names what differs. Files are read
+        with ``allow_pickle=False``.
         """
         who = f'{type(self).__name__}.load_weights'
-        arrays = read_npz(path, who)
-        self._check_weights(arrays, f'{who}({path!r})')
-        self._set_weights(arrays)
+        path = npz_path_to_read(path)
+        where = f'{who}({path!r})'
+        arrays = read_npz(path, who, check_headers=lambda headers:
+                          self._check_weight_layout(headers, where))
+        self._set_weights(self._check_weights(arrays, where))
 
-    def _check_weights(self, arrays: dict[str, np.ndarray], who: str) -> None:
-        """Raise ValueError naming every key missing, unexpected or of another shape."""
+    def _check_weight_layout(self, arrays: Mapping[str, Any], who: str) -> None:
+        """Check keys, shapes and dtypes of ``arrays`` ({key: anything with .shape and
+        .dtype: arrays or .npy headers}) against the parameters; raise ValueError naming
+        every key missing, unexpected, of another shape or of a dtype the parameter does
+        not take."""
         params = self.named_params()
+        specs = self._named_specs()
         may_be_missing = {key for key in self.not_created_by_design()
                           if params[key].data is None}
         missing = sorted(set(params) - set(arrays) - may_be_missing)
         unexpected = sorted(set(arrays) - set(params))
-        wrong_shape = [f'{key}: file {arrays[key].shape}, model {params[key].data.shape}'
-                       for key in sorted(set(params) & set(arrays))
-                       if params[key].data is not None
-                       and arrays[key].shape != params[key].data.shape]
-        not_numbers = [f'{key}: {arrays[key].dtype}' for key in sorted(set(params) & set(arrays))
-                       if arrays[key].dtype.kind not in 'biufc']
-        if missing or unexpected or wrong_shape or not_numbers:
+        common = sorted(set(params) & set(arrays))
+        not_numbers, wrong_dtype = [], []
+        for key in common:
+            dtype = arrays[key].dtype
+            if dtype.kind not in 'biufc':
+                not_numbers.append(f'{key}: {dtype}')
+                continue
+            problem = _dtype_problem(dtype, params[key], specs.get(key))
+            if problem:
+                wrong_dtype.append(f'{key}: {problem}')
+        wrong_shape = []
+        sizes: dict[str, int] = {}  # a size name ('l0/in_size') -> the size the file gives
+        for key in common:
+            shape = tuple(arrays[key].shape)
+            if params[key].data is not None:
+                if shape != params[key].data.shape:
+                    wrong_shape.append(f'{key}: file {shape}, model {params[key].data.shape}')
+            elif key in specs and not _fits_spec(shape, specs[key].shape, sizes):
+                expected = _shape_text(specs[key].shape)
+                wrong_shape.append(f'{key}: file {shape}, the layer makes {expected}')
+        if missing or unexpected or wrong_shape or not_numbers or wrong_dtype:
             problems = []
             if missing:
                 problems.append(f'missing from the file: {missing}')
@@ -168,12 +217,44 @@ class Layer:
                 problems.append(f'different shapes: {wrong_shape}')
             if not_numbers:
                 problems.append(f'not numbers: {not_numbers}')
+            if wrong_dtype:
+                problems.append(f'wrong dtypes: {wrong_dtype}')
             raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
 
+    def _check_weights(self, arrays: dict[str, np.ndarray], who: str) -> dict[str, np.ndarray]:
+        """Check ``arrays`` against the parameters (``_check_weight_layout``, then every
+        value finite and representable in the dtype it is loaded into); return them in
+        that dtype. ValueError naming every key that differs; nothing changes."""
+        self._check_weight_layout(arrays, who)
+        params = self.named_params()
+        specs = self._named_specs()
+        converted, not_finite, too_large = {}, [], []
+        for key, data in arrays.items():
+            target = _target_dtype(data.dtype, params[key], specs.get(key))
+            with np.errstate(over='ignore', invalid='ignore'):  # found below, by name
+                value = data.astype(target, copy=False)
+            if value.dtype.kind in 'fc' and not np.isfinite(value).all():
+                if np.isfinite(data).all():
+                    largest = float(np.abs(data).max())
+                    too_large.append(f'{key}: largest |value| {largest:g} does not fit '
+                                     f'{target}')
+                else:
+                    not_finite.append(key)
+            converted[key] = value
+        if not_finite or too_large:
+            problems = []
+            if not_finite:
+                problems.append(f'not finite (nan or inf): {not_finite}')
+            if too_large:
+                problems.append(f'values too large: {too_large}')
+            raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
+        return converted
+
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
-        """Give every parameter its array, in the parameter's dtype and on its device. A
-        parameter not created yet goes to the device of those that are (``to_gpu()`` moves
-        only created ones), so loading keeps a GPU model on the GPU."""
+        """Give every parameter its array (as returned by ``_check_weights``), in the
+        parameter's dtype and on its device. A parameter not created yet goes to the
+        device of those that are (``to_gpu()`` moves only created ones), so loading keeps
+        a GPU model on the GPU."""
         params = self.named_params()
         model_xp = next((cuda.get_array_module(p.data) for p in params.values()
                          if p.data is not None), np)
@@ -190,47 +271,259 @@ class Layer:
             param.data = data
 
 
+class ParamSpec(NamedTuple):
+    """What a parameter that a layer creates on its first call must be when a file gives
+    it first (see ``Layer.param_specs``)."""
+    shape: tuple[int | str, ...]  # an int: a size the layer knows; a str: one it learns
+    dtype: np.dtype | None = None  # the dtype the layer makes it in; None: the file's
+
+
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fits_spec(shape: tuple[int, ...], spec: tuple[int | str, ...],
+               sizes: dict[str, int]) -> bool:
+    """Whether ``shape`` has the spec's dimensions, its known sizes, and for each size
+    name the size it had before (recorded in ``sizes``); a size is at least 1."""
+    if len(shape) != len(spec):
+        return False
+    for size, expected in zip(shape, spec):
+        if isinstance(expected, str):
+            if size < 1 or sizes.setdefault(expected, size) != size:
+                return False
+        elif size != expected:
+            return False
+    return True
+
+
+def _shape_text(spec: tuple[int | str, ...]) -> str:
+    """A spec's shape as a tuple is written, size names unqualified: '(in_size, 4)'."""
+    parts = [d.rpartition('/')[2] if isinstance(d, str) else str(d) for d in spec]
+    return '(' + ', '.join(parts) + (',' if len(parts) == 1 else '') + ')'
+
+
+def _dtype_problem(dtype: np.dtype, param: Parameter, spec: ParamSpec | None) -> str:
+    """Why a file array of ``dtype`` cannot be loaded into ``param`` ('' if it can). A
+    floating parameter, or one not created yet, takes only real floating arrays (NumPy
+    would drop an imaginary part, and an integer file is not a weight file); a parameter
+    of another dtype takes arrays that cast to it without loss."""
+    if param.data is not None:
+        target = param.data.dtype
+        if target.kind == 'f':
+            ok = dtype.kind == 'f'
+        else:
+            ok = np.can_cast(dtype, target, casting='safe')
+        return '' if ok else f'file {dtype}, model {target}'
+    if dtype.kind != 'f' or (spec is None or spec.dtype is None) and dtype not in _FLOATS:
+        return f'file {dtype}, the layer takes a real float (float16, float32 or float64)'
+    return ''
+
+
+def _target_dtype(dtype: np.dtype, param: Parameter, spec: ParamSpec | None) -> np.dtype:
+    """The dtype a checked file array is loaded in: the parameter's, else the one its
+    layer makes it in, else the file's."""
+    if param.data is not None:
+        return param.data.dtype
+    if spec is not None and spec.dtype is not None:
+        return np.dtype(spec.dtype)
+    return dtype
+
+
+def npz_path_to_read(path: str) -> str:
+    """``path``, or ``path + '.npz'`` when only that exists: the name ``np.savez`` (and so
+    ``save_weights`` and ``checkpoints.save``) writes for a path without the suffix."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and not path.endswith('.npz') and os.path.exists(path + '.npz'):
+        path += '.npz'
+    return path
+
+
+# Temporary files are named '<target>.<pid>.<random>.tmp' beside the target, so the next
+# save to the same target can tell which ones a killed process left behind.
+_TMP_SUFFIX = '.tmp'
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Remove '<path>.<pid>.<random>.tmp' files of processes that no longer run (a save
+    killed with SIGKILL cannot clean up after itself). Only on POSIX, where a process's
+    existence can be asked safely; a file of a live process (another save in progress)
+    or of an unknown one is left alone."""
+    if os.name != 'posix':
+        return
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(folder or '.')
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(name + '.') and entry.endswith(_TMP_SUFFIX)):
+            continue
+        pid_text = entry[len(name) + 1:-len(_TMP_SUFFIX)].partition('.')[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # the process lives: its save may be in progress
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # exists but is not ours (EPERM), or cannot be asked
+        try:
+            os.remove(os.path.join(folder, entry))
+        except OSError:
+            pass  # gone already (another save cleaned it), or not ours to remove
+
+
 def _atomic_savez(path: str, arrays: dict) -> None:
-    """np.savez_compressed to a temporary file in the target folder, then rename."""
+    """np.savez_compressed to a temporary file beside the target, flushed to disk, then
+    renamed over the target: a crash leaves the old file or the new one, never half of
+    one. The file's mode follows the umask, as for any other file the user writes;
+    temporaries left by a killed earlier save of the same target are removed."""
     path = os.fspath(path)
     if not path.endswith('.npz'):
         path += '.npz'  # what np.savez would do, made explicit so the rename target is right
-    folder = os.path.dirname(os.path.abspath(path))
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(suffix='.npz.tmp', dir=folder)
+    _remove_stale_temporaries(path)
+    tmp_path = f'{path}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}'
     try:
+        # 0o666 less the umask, as open() gives; mkstemp would make it 0600.
+        handle = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, 'O_BINARY', 0), 0o666)
         with os.fdopen(handle, 'wb') as file:
             np.savez_compressed(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+    _fsync_folder(folder)
 
 
-def read_npz(path: str, who: str) -> dict[str, np.ndarray]:
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere folders cannot be opened)."""
+    if os.name != 'posix':
+        return
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename itself is done
+    finally:
+        os.close(handle)
+
+
+class NpyHeader(NamedTuple):
+    """The shape and dtype an ``.npy`` member of an ``.npz`` file declares."""
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+# Deflate cannot expand data more than 1032 to 1: a member that declares more is lying.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where it cannot be asked."""
+    try:
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _read_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str,
+                     file_size: int, where: str) -> NpyHeader:
+    """The header of one ``.npy`` member, checked against what the member can hold:
+    its data must be exactly the member's declared size less the header, that size
+    within what its compressed bytes can expand to, and all of it within the file."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f'{where} holds {key!r} compressed with zip method '
+                         f'{info.compress_type}; .npz files are stored or deflated')
+    if info.compress_size > file_size:
+        raise ValueError(f'{where} is corrupt or truncated: {key!r} declares '
+                         f'{info.compress_size} compressed bytes, more than the whole file')
+    limit = info.compress_size * (_MAX_DEFLATE_RATIO if info.compress_type
+                                  == zipfile.ZIP_DEFLATED else 1) + 1024
+    if info.file_size > limit:
+        raise ValueError(f'{where} is corrupt: {key!r} declares {info.file_size} bytes, more '
+                         f'than its {info.compress_size} compressed bytes can hold')
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise ValueError(f'{where} holds {key!r} in .npy format {version}, which weight '
+                             'files do not use (1.0 and 2.0 are read)')
+        header_size = member.tell()
+    if any(size < 0 for size in shape):
+        raise ValueError(f'{where} is corrupt: {key!r} declares shape {shape}')
+    if dtype.hasobject:
+        raise ValueError(f'{where} holds object arrays that need pickle; refusing to load '
+                         'them (weight files hold plain arrays)')
+    data_size = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if data_size != info.file_size - header_size:
+        raise ValueError(f'{where} is corrupt: {key!r} declares shape {shape} {dtype} '
+                         f'({data_size} bytes) but its member holds '
+                         f'{info.file_size - header_size} bytes of data')
+    return NpyHeader(tuple(shape), dtype)
+
+
+def read_npz(path: str, who: str,
+             check_headers: Callable[[dict[str, NpyHeader]], None] | None = None
+             ) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read with ``allow_pickle=False``; a corrupt,
-    truncated or pickle-needing file raises ValueError naming ``who`` and the path."""
+    truncated or pickle-needing file raises ValueError naming ``who`` and the path.
+
+    Each member's ``.npy`` header is read and checked first: its data size must match the
+    member (a header that lies is refused before anything is allocated) and the whole
+    must fit this machine's memory. ``check_headers({key: NpyHeader})``, when given, then
+    runs before any data is read, so a file with the wrong shapes costs no time.
+    """
+    path = os.fspath(path)
     with open(path, 'rb') as file:  # FileNotFoundError as it is
         magic = file.read(4)
+        file_size = os.fstat(file.fileno()).st_size
     if magic != b'PK\x03\x04':  # every .npz is a zip archive
         raise ValueError(f'{who}: {path!r} is not a .npz weights file (it does not start '
                          'like a zip archive)')
+    where = f'{who}: {path!r}'
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise
+        with zipfile.ZipFile(path) as archive:
+            members = {}
+            for info in archive.infolist():
+                if not info.filename.endswith('.npy'):  # np.load would give raw bytes
+                    raise ValueError(f'{where} holds {info.filename!r}, which is not a NumPy '
+                                     'array')
+                members[info.filename[:-len('.npy')]] = info
+            headers = {key: _read_npy_header(archive, info, key, file_size, where)
+                       for key, info in members.items()}
+            total = sum(math.prod(h.shape) * h.dtype.itemsize for h in headers.values())
+            memory = _physical_memory()
+            if memory is not None and total > memory:
+                raise ValueError(f'{where} declares arrays of {total / 2**30:.1f} GiB in '
+                                 f'all, more than this machine\'s memory '
+                                 f'({memory / 2**30:.1f} GiB); refusing to read it')
+            if check_headers is not None:
+                check_headers(headers)
+            arrays = {}
+            for key, info in members.items():
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
     except ValueError as error:
-        if 'pickle' in str(error):
-            raise ValueError(f'{who}: {path!r} holds object arrays that need pickle; '
-                             'refusing to load them (weight files hold plain arrays)') from None
-        raise ValueError(f'{who}: {path!r} is not a readable weights file: {error}') from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as error:
-        raise ValueError(f'{who}: {path!r} is corrupt or truncated: {error}') from None
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):  # a zip member that is not a .npy array
-            raise ValueError(f'{who}: {path!r} holds {key!r}, which is not a NumPy array')
+        message = str(error)
+        if message.startswith(who):  # ours, already naming the file
+            raise
+        raise ValueError(f'{where} is not a readable weights file: {error}') from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as error:
+        raise ValueError(f'{where} is corrupt or truncated: {error}') from None
     return arrays
 
 
@@ -275,6 +568,10 @@ class Linear(Layer):
         scale = self.dtype.type(np.sqrt(1 / I))
         self.W.data = xp.random.randn(I, O).astype(self.dtype) * scale
 
+    def param_specs(self) -> dict[str, ParamSpec]:
+        in_size = 'in_size' if self.in_size is None else self.in_size
+        return {'W': ParamSpec((in_size, self.out_size), self.dtype)}
+
     def forward(self, x: Any) -> Variable:
         if not isinstance(x, Variable) and not cuda._is_cupy_array(x) \
                 and not isinstance(x, np.ndarray):
@@ -315,6 +612,10 @@ class BatchNorm(Layer):
             self.gamma.data = xp.ones(C, dtype=x.dtype)
         if self.beta.data is None:
             self.beta.data = xp.zeros(C, dtype=x.dtype)
+
+    def param_specs(self) -> dict[str, ParamSpec]:
+        # One size C, the input's channels, for all four; the dtype is the input's.
+        return {name: ParamSpec(('C',)) for name in ('avg_mean', 'avg_var', 'gamma', 'beta')}
 
     def forward(self, x: Any) -> Variable:
         self._init_params(x)
@@ -380,6 +681,11 @@ class _ConvBase(Layer):
     def _W_in_channels(self) -> int:
         """The input channels the existing W expects."""
         raise NotImplementedError
+
+    def param_specs(self) -> dict[str, ParamSpec]:
+        C = 'in_channels' if self.in_channels is None else self.in_channels
+        KH, KW = _pair(type(self).__name__, 'kernel_size', self.kernel_size)
+        return {'W': ParamSpec(self._W_shape(C, self.out_channels, KH, KW), self.dtype)}
 
     def _init_W(self, xp: Any = np) -> None:
         C, OC = self.in_channels, self.out_channels

@@ -81,11 +81,13 @@ class Optimizer:
     Subclasses write ``update_one(param)``, which changes ``param.data`` in place from
     ``param.grad.data``. They declare their per-parameter state in ``_state_attrs``
     (state name -> attribute holding the ``{id(param): array}`` dict, e.g. ``{'v': 'vs'}``),
-    their scalar state in ``_scalar_state`` (e.g. ``('t',)``) and their hyper-parameters in
+    their scalar state in ``_scalar_state`` (e.g. ``('t',)``), the states that cannot be
+    negative in ``_non_negative_state`` (e.g. ``('v',)``) and their hyper-parameters in
     ``_hyperparam_names``; ``state_dict``/``load_state_dict`` and checkpoints use these.
     """
     _state_attrs: dict[str, str] = {}
     _scalar_state: tuple[str, ...] = ()
+    _non_negative_state: tuple[str, ...] = ()  # states that are sums of squares
     _hyperparam_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
@@ -160,8 +162,9 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The optimizer's state as NumPy copies, named by the target's parameter keys:
-        ``'<state>/<param key>'`` (e.g. ``'v/l0/W'``) for per-parameter arrays (only those
-        created so far), and ``'<name>'`` for scalars (e.g. ``'t'``, a 0-d int64 array)."""
+        ``'<state>/<param key>'`` (e.g. ``'v/l0/W'``) for every state of every created
+        parameter (zeros, what the first update would start from, for a parameter not
+        updated yet), and ``'<name>'`` for scalars (e.g. ``'t'``, a 0-d int64 array)."""
         self._check_setup('state_dict')
         result: dict[str, np.ndarray] = {}
         for name in self._scalar_state:
@@ -170,15 +173,18 @@ class Optimizer:
         for state_name, attr in self._state_attrs.items():
             store = getattr(self, attr)
             for key, param in named.items():
+                if param.data is None:
+                    continue
                 value = store.get(id(param))
-                if value is not None:
-                    result[f'{state_name}/{key}'] = np.array(cuda.as_numpy(value), copy=True)
+                result[f'{state_name}/{key}'] = (
+                    np.zeros(param.data.shape, param.data.dtype) if value is None
+                    else np.array(cuda.as_numpy(value), copy=True))
         return result
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict()``. Every name and shape is checked first; on any
-        difference nothing changes and the ValueError names what differs. Arrays are
-        copied, cast to each parameter's dtype and moved to its device."""
+        """Restore a ``state_dict()``. Everything is checked first (``_check_state_dict``);
+        on any difference nothing changes and the ValueError names what differs. Arrays
+        are copied and moved to each parameter's device."""
         self._check_setup('load_state_dict')
         scalars, arrays = self._check_state_dict(state)
         named = self._named_params('load_state_dict')
@@ -189,11 +195,9 @@ class Optimizer:
         for (state_name, key), value in arrays.items():
             param = named[key]
             value = np.array(value, copy=True)
-            if param.data is not None:
-                value = value.astype(param.data.dtype, copy=False)
-                xp = cuda.get_array_module(param.data)
-                if xp is not np:
-                    value = xp.asarray(value)
+            xp = cuda.get_array_module(param.data)
+            if xp is not np:
+                value = xp.asarray(value)
             getattr(self, self._state_attrs[state_name])[id(param)] = value
 
     def _named_params(self, method: str) -> dict[str, Parameter]:
@@ -205,24 +209,28 @@ class Optimizer:
         return named_params()
 
     def _check_state_dict(self, state: dict[str, Any],
-                          shapes: dict[str, tuple] | None = None) -> tuple[dict, dict]:
+                          params: dict[str, Any] | None = None) -> tuple[dict, dict]:
         """Validate a state dict; return ({scalar name: int}, {(state name, key): array}).
 
-        shapes: the parameter shapes to check against, {key: shape}; by default those of
-        the target's parameters that have data (a lazy parameter accepts any shape).
+        Every scalar must be an integer >= 0, and every state of every parameter in
+        ``params`` ({key: anything with .shape and .dtype}; by default the target's
+        created parameters) present, with the parameter's shape and dtype and finite
+        values (>= 0 for ``_non_negative_state``); any name else is an error. A resume
+        with a slot missing would silently restart it from zeros.
         """
         who = f'{type(self).__name__}.load_state_dict'
         named = self._named_params('load_state_dict')
-        if shapes is None:
-            shapes = {key: p.data.shape for key, p in named.items() if p.data is not None}
+        if params is None:
+            params = {key: p.data for key, p in named.items() if p.data is not None}
         problems = []
         scalars: dict[str, int] = {}
         arrays: dict[tuple[str, str], Any] = {}
-        for name in self._scalar_state:
-            if name not in state:
-                problems.append(f'missing {name!r}')
+        expected = {f'{state_name}/{key}' for state_name in self._state_attrs
+                    for key in params}
+        missing = sorted((expected | set(self._scalar_state)) - set(state))
+        if missing:
+            problems.append('missing ' + ', '.join(map(repr, missing)))
         for name, value in state.items():
-            value_shape = getattr(value, 'shape', None)
             if name in self._scalar_state:
                 array = np.asarray(cuda.as_numpy(value))
                 if array.shape != () or array.dtype.kind not in 'iu' or int(array) < 0:
@@ -237,17 +245,32 @@ class Optimizer:
             elif key not in named:
                 problems.append(f'{name!r} names no parameter of the target '
                                 f'(parameters: {sorted(named)})')
-            elif value_shape is None:
+            elif key not in params:
+                problems.append(f'{name!r} is the state of a parameter not created yet')
+            elif not hasattr(value, 'shape') or not hasattr(value, 'dtype'):
                 problems.append(f'{name!r} must be an array, got {type(value).__name__}')
-            elif key in shapes and tuple(value_shape) != tuple(shapes[key]):
-                problems.append(f'{name!r} has shape {tuple(value_shape)} but the parameter '
-                                f'has {tuple(shapes[key])}')
             else:
-                arrays[(state_name, key)] = cuda.as_numpy(value)
+                problem = self._slot_problem(state_name, cuda.as_numpy(value), params[key])
+                if problem:
+                    problems.append(f'{name!r} {problem}')
+                else:
+                    arrays[(state_name, key)] = cuda.as_numpy(value)
         if problems:
             raise ValueError(f'{who}: the state does not match this optimizer and target: '
                              + '; '.join(problems))
         return scalars, arrays
+
+    def _slot_problem(self, state_name: str, value: np.ndarray, param: Any) -> str:
+        """What is wrong with one state array for a parameter ('' if nothing)."""
+        if tuple(value.shape) != tuple(param.shape):
+            return f'has shape {tuple(value.shape)} but the parameter has {tuple(param.shape)}'
+        if value.dtype != param.dtype:
+            return f'has dtype {value.dtype} but the parameter has {param.dtype}'
+        if value.dtype.kind in 'fc' and not np.isfinite(value).all():
+            return 'holds nan or inf'
+        if state_name in self._non_negative_state and (value < 0).any():
+            return f'holds negative values (a {state_name} is a sum of squares, >= 0)'
+        return ''
 
     def __repr__(self) -> str:
         args = ', '.join(f'{k}={v!r}' for k, v in self.hyperparams().items())
@@ -296,6 +319,7 @@ class AdaGrad(Optimizer):
     h (``hs[id(param)]``) has the parameter's shape, zeros at first. lr > 0, eps > 0.
     """
     _state_attrs = {'h': 'hs'}
+    _non_negative_state = ('h',)
     _hyperparam_names = ('lr', 'eps')
 
     def __init__(self, lr: float = 0.001, eps: float = 1e-8) -> None:
@@ -323,6 +347,7 @@ class AdaDelta(Optimizer):
     at first. rho in [0, 1), eps > 0.
     """
     _state_attrs = {'msg': 'msg', 'msdx': 'msdx'}
+    _non_negative_state = ('msg', 'msdx')
     _hyperparam_names = ('rho', 'eps')
 
     def __init__(self, rho: float = 0.95, eps: float = 1e-6) -> None:
@@ -356,6 +381,7 @@ class Adam(Optimizer):
     first. alpha > 0, beta1 and beta2 in [0, 1), eps > 0.
     """
     _state_attrs = {'m': 'ms', 'v': 'vs'}
+    _non_negative_state = ('v',)
     _scalar_state = ('t',)
     _hyperparam_names = ('alpha', 'beta1', 'beta2', 'eps')
 
