@@ -194,7 +194,10 @@ def _digits_picture(model, test_set, options: Options) -> list[str]:
     with no_grad():
         predicted = cuda.as_numpy(model(xp.asarray(x)).data.argmax(axis=1))
     images = test_set.data[index].reshape(len(x), 28, 28)
-    return [training.plot_digits(images, t, predicted, os.path.join(options.out, 'digits.png'))]
+    title = (f'{type(test_set).__name__} test set: {len(x)} of {len(test_set):,} digits, '
+             f'predicted by the run in {options.out}/')
+    return [training.plot_digits(images, t, predicted, os.path.join(options.out, 'digits.png'),
+                                 title=title)]
 
 
 def _plot_graph(model, x, options: Options) -> str:

@@ -377,20 +377,30 @@ def plot_history(history: History, path: str) -> str:
 
 
 def plot_digits(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: str,
-                cols: int = 10) -> str:
-    """A grid of images (N, H, W) titled with the predicted label: green when right,
-    red when wrong (the true label in brackets)."""
+                cols: int = 10, title: str | None = None) -> str:
+    """A grid of images (N, H, W), each captioned with the predicted label. A wrong
+    prediction reads ``✗ 7 (true 1)``: the mark and the true label say it in text, and red
+    only repeats it (colour alone fails readers who cannot tell red from green, and grey
+    prints). The figure's title is ``title`` (say which data set, split and run) above a line
+    counting the wrong ones and explaining the mark."""
     n = len(images)
+    labels, predicted = np.asarray(labels).astype(int), np.asarray(predicted).astype(int)
+    wrong = int(np.sum(labels[:n] != predicted[:n]))
     rows = max(1, math.ceil(n / cols))
-    fig = _figure(cols * 0.9, rows * 1.05)
+    fig = _figure(max(cols * 0.9, 6.5), rows * 1.05 + 0.7)
     for i in range(n):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.imshow(images[i], cmap='gray_r')
-        right = int(predicted[i]) == int(labels[i])
-        title = f'{int(predicted[i])}' if right else f'{int(predicted[i])} ({int(labels[i])})'
-        ax.set_title(title, color='green' if right else 'red', fontsize=9)
+        if predicted[i] == labels[i]:
+            ax.set_title(f'{predicted[i]}', fontsize=9)
+        else:
+            ax.set_title(f'✗ {predicted[i]} (true {labels[i]})', color='red',
+                         fontsize=8, fontweight='bold')
         ax.axis('off')
-    fig.tight_layout()
+    legend = (f'captions: the predicted label; {wrong} of {n} wrong, shown as '
+              '"✗ predicted (true label)"')
+    fig.suptitle(legend if title is None else f'{title}\n{legend}', fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / (rows * 1.05 + 0.7)))
     fig.savefig(path)
     return path
 
