@@ -301,3 +301,29 @@ def test_time_based_checkpoints_and_bad_intervals(tmp_path):
     for name, value in (('checkpoint_every', -1), ('progress_every', float('nan'))):
         with pytest.raises(ValueError, match=f'fit: {name} must be a number of seconds >= 0'):
             training.fit(*_setup()[:3], 1, quiet=True, **{name: value})
+
+
+@pytest.mark.parametrize('crash_in', ['history', 'checkpoint'])
+def test_a_crash_in_either_write_of_a_save_loses_no_epoch(tmp_path, monkeypatch, crash_in):
+    # A kill between the two files of a save, made certain: the third save dies in the
+    # history's write or in the checkpoint's. A resume then ends with one record per epoch.
+    from zerograd import checkpoints
+    target = (training.History, 'save') if crash_in == 'history' else (checkpoints, 'save')
+    real = getattr(*target)
+    calls = [0]
+
+    def dying(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise _Stop
+        return real(*args, **kwargs)
+    out = str(tmp_path / 'run')
+    monkeypatch.setattr(*target, dying)
+    with pytest.raises(_Stop):
+        training.fit(*_setup()[:3], 5, out=out, quiet=True)
+    monkeypatch.setattr(*target, real)
+    straight = training.fit(*_setup()[:3], 5, quiet=True)
+    history = training.fit(*_setup(seed=5)[:3], 5, out=out, resume=True, quiet=True)
+    assert history['epoch'] == [1, 2, 3, 4, 5]
+    assert history['train_loss'] == straight['train_loss']
+    assert json.loads((tmp_path / 'run' / 'history.json').read_text()) == history.records
