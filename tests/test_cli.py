@@ -35,7 +35,8 @@ def zerograd(*args, cwd, env=None):
     (['train', 'spiral', '--seed', '-1'], 'argument --seed: expected an integer from 0 to '
                                           '2**32 - 1, got -1'),
     (['train', 'spiral', '--data', 'x.txt'], 'zerograd train: --data is for char-lstm, not spiral'),
-    (['train', 'spiral', '--lr', 'inf'], 'argument --lr: expected a positive finite number, got inf'),
+    (['train', 'spiral', '--lr', 'inf'],
+     'argument --lr: expected a positive finite number, got inf'),
     (['train', 'spiral', '--lr', 'nan'], 'argument --lr: expected a positive number, got nan'),
     (['train', 'spiral', '--checkpoint-every', '-5'], 'argument --checkpoint-every: expected a '
                                                       'finite number of seconds >= 0, got -5.0'),
@@ -216,7 +217,8 @@ def test_version_and_train_help_shows_each_recipes_defaults(tmp_path):
     assert sorted(rows) == sorted(recipes.RECIPES)
     assert rows['spiral'] == ['300', '30', '1'] and rows['sin-regression'] == ['10,000', '100',
                                                                                '0.2']
-    for option in ('--checkpoint-every SECONDS', '--data FILE', '--resume', '--seed N', '--out DIR', '--lr LR'):
+    for option in ('--checkpoint-every SECONDS', '--data FILE', '--resume', '--seed N',
+                   '--out DIR', '--lr LR'):
         assert option in out
     status, out, _ = zerograd('demo', '--help', cwd=tmp_path)
     assert status == 0 and '--seed N' in out and '--epochs N' in out and 'epochs (5)' in out

@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     quiet_help = 'no progress bars, progress or epoch lines (a switch to other data is still said)'
     mlp = recipes.RECIPES['mnist-mlp']
     demo = commands.add_parser('demo', help='train an MLP on real MNIST digits, with pictures')
-    demo.add_argument('--out', default='zerograd-demo', metavar='DIR', help='output folder (zerograd-demo)')
+    demo.add_argument('--out', default='zerograd-demo', metavar='DIR',
+                      help='output folder (zerograd-demo)')
     demo.add_argument('--epochs', type=_positive_int, metavar='N', help=f'epochs ({mlp.epochs})')
     demo.add_argument('--seed', type=_seed, default=0, metavar='N', help='NumPy seed (0)')
     demo.add_argument('--checkpoint-every', type=_seconds, default=every, metavar='SECONDS',
@@ -114,9 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                "checkpoint is refused (resume it, or\nremove the folder or give another --out to "
                "start over).")
     train.add_argument('recipe', metavar='RECIPE', help=f'one of: {names}')
-    train.add_argument('--epochs', type=_positive_int, metavar='N', help="epochs (the recipe's default)")
-    train.add_argument('--batch-size', type=_positive_int, metavar='N', help="batch size (the recipe's)")
-    train.add_argument('--lr', type=_positive_float, metavar='LR', help="learning rate (the recipe's)")
+    train.add_argument('--epochs', type=_positive_int, metavar='N',
+                       help="epochs (the recipe's default)")
+    train.add_argument('--batch-size', type=_positive_int, metavar='N',
+                       help="batch size (the recipe's)")
+    train.add_argument('--lr', type=_positive_float, metavar='LR',
+                       help="learning rate (the recipe's)")
     train.add_argument('--seed', type=_seed, default=0, metavar='N', help='NumPy seed (0)')
     train.add_argument('--out', metavar='DIR', help='output folder (zerograd-RECIPE)')
     train.add_argument('--data', metavar='FILE', help='a text file, for char-lstm '
