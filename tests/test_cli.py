@@ -15,7 +15,7 @@ PICTURES = importlib.util.find_spec('matplotlib') is not None
 
 def zerograd(*args, cwd, env=None):
     """Run ``python -m zerograd ARGS`` offline; return (exit status, stdout, stderr)."""
-    environment = dict(os.environ, PYTHONPATH=ROOT, ZEROGRAD_OFFLINE='1')
+    environment = dict(os.environ, PYTHONPATH=ROOT, ZEROGRAD_OFFLINE='1', PYTHONUNBUFFERED='1')
     environment.update(env or {})
     result = subprocess.run([sys.executable, '-m', 'zerograd', *args], cwd=cwd,
                             env=environment, capture_output=True, text=True, timeout=600)
@@ -35,6 +35,13 @@ def zerograd(*args, cwd, env=None):
     (['train', 'spiral', '--seed', '-1'], 'argument --seed: expected an integer from 0 to '
                                           '2**32 - 1, got -1'),
     (['train', 'spiral', '--data', 'x.txt'], 'zerograd train: --data is for char-lstm, not spiral'),
+    (['train', 'spiral', '--lr', 'inf'],
+     'argument --lr: expected a positive finite number, got inf'),
+    (['train', 'spiral', '--lr', 'nan'], 'argument --lr: expected a positive number, got nan'),
+    (['train', 'spiral', '--checkpoint-every', '-5'], 'argument --checkpoint-every: expected a '
+                                                      'finite number of seconds >= 0, got -5.0'),
+    (['demo', '--checkpoint-every', 'soon'], "argument --checkpoint-every: expected a number of "
+                                             "seconds, got 'soon'"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
     status, out, err = zerograd(*args, cwd=tmp_path)
@@ -192,3 +199,161 @@ def test_char_lstm_offline_reads_the_data_folders_shakespeare(tmp_path):
     status, _, err = zerograd('train', 'char-lstm', '--epochs', '1', '--out', 'none',
                               cwd=tmp_path, env={'ZEROGRAD_DATA': str(tmp_path / 'empty')})
     assert status == 1 and err.startswith('zerograd: error: get_file:') and 'Traceback' not in err
+    assert ('(char-lstm trains on any text file given with --data FILE, or reads '
+            f"{tmp_path / 'empty' / 'shakespeare' / 'shakespeare_1mb.txt'} when there is one)"
+            in err)
+    assert not (tmp_path / 'none').exists()  # the failed run's folder is gone
+
+
+def test_version_and_train_help_shows_each_recipes_defaults(tmp_path):
+    from zerograd import __version__, recipes
+    status, out, _ = zerograd('--version', cwd=tmp_path)
+    assert status == 0 and out == f'zerograd {__version__}\n'
+    status, out, _ = zerograd('train', '--help', cwd=tmp_path)
+    assert status == 0
+    rows = {line.split()[0]: line.split()[1:4] for line in out.split('recipes and their '
+                                                                      'defaults:\n')[1]
+            .splitlines()[1:] if line.startswith('  ')}
+    assert sorted(rows) == sorted(recipes.RECIPES)
+    assert rows['spiral'] == ['300', '30', '1'] and rows['sin-regression'] == ['10,000', '100',
+                                                                               '0.2']
+    for option in ('--checkpoint-every SECONDS', '--data FILE', '--resume', '--seed N',
+                   '--out DIR', '--lr LR'):
+        assert option in out
+    status, out, _ = zerograd('demo', '--help', cwd=tmp_path)
+    assert status == 0 and '--seed N' in out and '--epochs N' in out and 'epochs (5)' in out
+
+
+@pytest.mark.parametrize('args, message', [
+    (['train', 'spiral', '--out', '/dev/null'], 'spiral: --out /dev/null is not a folder'),
+    (['train', 'spiral', '--out', '/sys'], 'spiral: --out /sys is not a writable folder: '),
+    (['train', 'spiral', '--out', '/proc/zerograd/run'],
+     'spiral: --out /proc/zerograd/run is not a writable folder: '),
+    (['train', 'char-lstm', '--data', '/nonexistent.txt'],
+     'char-lstm: --data /nonexistent.txt: no such file'),
+    (['train', 'char-lstm', '--data', '.'], 'char-lstm: --data . is a folder, not a text file'),
+    (['demo', '--out', '/dev/null'], 'demo: --out /dev/null is not a folder'),
+])
+def test_file_problems_name_the_option_before_training(tmp_path, args, message):
+    status, out, err = zerograd(*args, cwd=tmp_path)
+    assert status == 1 and out == ''
+    assert err.startswith(f'zerograd: error: {message}') and len(err.splitlines()) == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_run_leaves_no_empty_folders(tmp_path):
+    (tmp_path / 'tiny.txt').write_text('ab')  # too short for 64 streams: fails after mkdir
+    status, _, err = zerograd('train', 'char-lstm', '--data', 'tiny.txt', '--out', 'a/b/run',
+                              cwd=tmp_path)
+    assert status == 1 and 'SeqDataLoader: batch_size 64 exceeds' in err
+    assert os.listdir(tmp_path) == ['tiny.txt']
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    process = subprocess.Popen([sys.executable, '-m', 'zerograd', 'info'], cwd=tmp_path,
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `| head -0` would: every write gets EPIPE
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 141
+    assert err == b''
+
+
+def test_info_lists_no_onnx_and_a_graphviz_hint_only_without_dot(tmp_path):
+    (tmp_path / 'bin').mkdir()
+    status, out, _ = zerograd('info', cwd=tmp_path, env={'PATH': str(tmp_path / 'bin')})
+    assert status == 0 and 'onnx' not in out
+    assert '  graphviz    not installed  (apt-get install graphviz)' in out.splitlines()
+    dot = tmp_path / 'bin' / 'dot'
+    dot.write_text('#!/bin/sh\n')
+    dot.chmod(0o755)
+    status, out, _ = zerograd('info', cwd=tmp_path, env={'PATH': str(tmp_path / 'bin')})
+    assert status == 0 and f'  graphviz    dot at {dot}' in out.splitlines()
+    assert 'apt-get' not in out
+
+
+def test_resume_rules_existing_checkpoint_epochs_and_batch_size(tmp_path):
+    assert zerograd('train', 'spiral', '--epochs', '4', '--batch-size', '60', '--quiet',
+                    '--out', 'run', cwd=tmp_path)[0] == 0
+    before = (tmp_path / 'run' / 'checkpoint.npz').read_bytes()
+    status, _, err = zerograd('train', 'spiral', '--epochs', '8', '--out', 'run', cwd=tmp_path)
+    assert status == 1 and err == ('zerograd: error: spiral: run already holds a checkpoint of '
+                                   'an earlier run: add --resume to continue it, or remove the '
+                                   'folder (or give another --out) to start over\n')
+    status, _, err = zerograd('train', 'spiral', '--epochs', '3', '--resume', '--out', 'run',
+                              cwd=tmp_path)
+    assert status == 1 and err == ('zerograd: error: spiral: nothing to train: the checkpoint '
+                                   'in run is at epoch 4 and --epochs 3 asks for no more (give '
+                                   '--epochs above 4 to continue it)\n')
+    status, _, err = zerograd('train', 'spiral', '--epochs', '8', '--resume', '--batch-size',
+                              '30', '--out', 'run', cwd=tmp_path)
+    assert status == 1 and "--batch-size 30 differs from the checkpoint's 60 in run" in err
+    assert (tmp_path / 'run' / 'checkpoint.npz').read_bytes() == before  # nothing touched
+    # Without --batch-size the checkpoint's 60 is used, not the recipe's 30.
+    status, out, err = zerograd('train', 'spiral', '--epochs', '8', '--resume', '--out', 'run',
+                                cwd=tmp_path)
+    assert status == 0, err
+    assert out.startswith('resumed after epoch 4 from ') and 'epoch 8  train loss' in out
+
+
+def test_quiet_never_hides_a_fallback_to_the_embedded_digits(tmp_path):
+    typo = tmp_path / 'mistyped'
+    status, out, err = zerograd('train', 'mnist-mlp', '--epochs', '1', '--batch-size', '1000',
+                                '--quiet', '--out', 'run', cwd=tmp_path,
+                                env={'ZEROGRAD_DATA': str(typo)})
+    assert status == 0, err
+    assert out.splitlines()[0] == (
+        'full MNIST is not available (DownloadError); using the 5,000 digits that ship with '
+        f"zerograd (MNIST5k: 4,000 train, 1,000 test); full MNIST goes in {typo / 'mnist'}")
+    assert out.splitlines()[1].startswith('test accuracy')
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_keeps_history_and_checkpoint_together(tmp_path):
+    # A real run killed 30 times at random moments, resumed each time: the history has
+    # exactly one record per epoch trained, none missing, none twice. A checkpoint after
+    # every batch (--checkpoint-every 0): many kills land in the middle of a save.
+    import json
+    import random
+    import signal
+    import time
+    rng = random.Random(0)
+    environment = dict(os.environ, PYTHONPATH=ROOT, ZEROGRAD_OFFLINE='1', PYTHONUNBUFFERED='1')
+    run = tmp_path / 'run'
+    checkpoint = run / 'checkpoint.npz'
+    reached = []
+    start = time.monotonic()
+    for kill in range(30):
+        resume = ['--resume'] if checkpoint.exists() else []
+        process = subprocess.Popen(
+            [sys.executable, '-m', 'zerograd', 'train', 'spiral', '--epochs', '100000',
+             '--checkpoint-every', '0', '--out', str(run), *resume], cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if resume:  # killed while training, not while starting: after its first line
+            assert process.stdout.readline().startswith(b'resumed after epoch'), kill
+        else:
+            deadline = time.monotonic() + 30
+            while not checkpoint.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the first run: wait for its first checkpoint
+        time.sleep(rng.uniform(0.0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        err = process.stderr.read().decode()
+        process.stdout.close()
+        process.stderr.close()
+        assert process.returncode == -signal.SIGKILL, err  # still running when killed
+        from zerograd import training
+        info = training.checkpoint_info(str(run))
+        epochs = info['history']['epoch']
+        assert epochs == list(range(1, info['epoch'] + 1))
+        reached.append(info['epoch'])
+    assert reached == sorted(reached)  # never lost anything
+    assert reached[-1] >= 30  # and the runs trained
+    final = reached[-1] + 5
+    status, out, err = zerograd('train', 'spiral', '--epochs', str(final), '--resume',
+                                '--out', 'run', cwd=tmp_path)
+    assert status == 0, err
+    records = json.loads((run / 'history.json').read_text())
+    assert [record['epoch'] for record in records] == list(range(1, final + 1))
+    assert time.monotonic() - start < 120

@@ -1,17 +1,23 @@
 """The ``zerograd`` command (also ``python -m zerograd``).
 
-    zerograd demo [--out DIR] [--epochs N] [--gpu] [--quiet]
+    zerograd [--version]
+    zerograd demo [--out DIR] [--epochs N] [--seed N] [--checkpoint-every SECONDS]
+                  [--resume] [--gpu] [--quiet]
     zerograd train RECIPE [--epochs N] [--batch-size N] [--lr LR] [--seed N] [--out DIR]
-                          [--resume] [--gpu] [--quiet]
+                          [--data FILE] [--checkpoint-every SECONDS] [--resume] [--gpu]
+                          [--quiet]
     zerograd info
 
-Errors (a bad option, an unknown recipe, missing data) are one line on stderr and a
-non-zero exit status, never a traceback.
+Errors (a bad option, an unknown recipe, missing data, a checkpoint that --resume cannot
+continue) are one line on stderr and a non-zero exit status (2 for usage, 1 otherwise),
+never a traceback. Output cut short by a closed pipe (``zerograd info | head -1``) ends
+quietly, with exit status 141 as a program killed by SIGPIPE.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import platform
 import shutil
@@ -46,6 +52,19 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f'expected a positive number, got {text!r}') from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f'expected a positive number, got {value}')
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'expected a positive finite number, got {value}')
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number of seconds, got {text!r}') from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f'expected a finite number of seconds >= 0, got '
+                                         f'{value}')
     return value
 
 
@@ -61,32 +80,58 @@ def _seed(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``zerograd``."""
+    import zerograd
     from zerograd import recipes
     parser = _Parser(prog='zerograd', description='zerograd: the framework of "Deep Learning '
                      'from Scratch 3", complete, correct and fast.')
+    parser.add_argument('--version', action='version', version=f'zerograd {zerograd.__version__}')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
 
+    every = recipes.Options.checkpoint_every
+    checkpoint_help = (f'save a checkpoint at least every SECONDS of training ({every:g}), '
+                       'mid-epoch too; --resume continues from it exactly')
+    quiet_help = 'no progress bars, progress or epoch lines (a switch to other data is still said)'
+    mlp = recipes.RECIPES['mnist-mlp']
     demo = commands.add_parser('demo', help='train an MLP on real MNIST digits, with pictures')
-    demo.add_argument('--out', default='zerograd-demo', help='output folder (zerograd-demo)')
-    demo.add_argument('--epochs', type=_positive_int, help='epochs (5)')
-    demo.add_argument('--seed', type=_seed, default=0, help='NumPy seed (0)')
+    demo.add_argument('--out', default='zerograd-demo', metavar='DIR',
+                      help='output folder (zerograd-demo)')
+    demo.add_argument('--epochs', type=_positive_int, metavar='N', help=f'epochs ({mlp.epochs})')
+    demo.add_argument('--seed', type=_seed, default=0, metavar='N', help='NumPy seed (0)')
+    demo.add_argument('--checkpoint-every', type=_seconds, default=every, metavar='SECONDS',
+                      help=checkpoint_help)
+    demo.add_argument('--resume', action='store_true',
+                      help='continue from the last checkpoint in the output folder')
     demo.add_argument('--gpu', action='store_true', help='train on the GPU (needs CuPy)')
-    demo.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
+    demo.add_argument('--quiet', action='store_true', help=quiet_help)
 
     names = ', '.join(sorted(recipes.RECIPES))
-    train = commands.add_parser('train', help=f"run one of the book's experiments: {names}")
+    defaults = '\n'.join(f'  {r.name:15s} {r.epochs:>6,} {r.batch_size:>6} {r.lr:>7g}  {r.help}'
+                         for r in sorted(recipes.RECIPES.values(), key=lambda r: r.name))
+    train = commands.add_parser(
+        'train', help=f"run one of the book's experiments: {names}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"recipes and their defaults:\n  {'RECIPE':15s} {'epochs':>6} {'batch':>6} "
+               f"{'lr':>7}\n{defaults}\n\nWithout --resume an output folder that holds a "
+               "checkpoint is refused (resume it, or\nremove the folder or give another --out to "
+               "start over).")
     train.add_argument('recipe', metavar='RECIPE', help=f'one of: {names}')
-    train.add_argument('--epochs', type=_positive_int, help="epochs (the recipe's default)")
-    train.add_argument('--batch-size', type=_positive_int, help="batch size (the recipe's)")
-    train.add_argument('--lr', type=_positive_float, help="learning rate (the recipe's)")
-    train.add_argument('--seed', type=_seed, default=0, help='NumPy seed (0)')
-    train.add_argument('--out', help='output folder (zerograd-RECIPE)')
+    train.add_argument('--epochs', type=_positive_int, metavar='N',
+                       help="epochs (the recipe's default)")
+    train.add_argument('--batch-size', type=_positive_int, metavar='N',
+                       help="batch size (the recipe's)")
+    train.add_argument('--lr', type=_positive_float, metavar='LR',
+                       help="learning rate (the recipe's)")
+    train.add_argument('--seed', type=_seed, default=0, metavar='N', help='NumPy seed (0)')
+    train.add_argument('--out', metavar='DIR', help='output folder (zerograd-RECIPE)')
     train.add_argument('--data', metavar='FILE', help='a text file, for char-lstm '
                        '(default: the Shakespeare corpus, downloaded once)')
+    train.add_argument('--checkpoint-every', type=_seconds, default=every, metavar='SECONDS',
+                       help=checkpoint_help)
     train.add_argument('--resume', action='store_true',
-                       help='continue from the last checkpoint in the output folder')
+                       help='continue from the last checkpoint in the output folder (its batch '
+                       'size and learning rate)')
     train.add_argument('--gpu', action='store_true', help='train on the GPU (needs CuPy)')
-    train.add_argument('--quiet', action='store_true', help='no progress bars or epoch lines')
+    train.add_argument('--quiet', action='store_true', help=quiet_help)
 
     commands.add_parser('info', help='versions, optional extras, GPU, data folder')
     return parser
@@ -107,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     except _UsageError as error:
         print(error, file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`zerograd info | head -1`): not an error. Point stdout at
+        # devnull so that the flush at exit does not fail again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
     except KeyboardInterrupt:
         print('zerograd: interrupted', file=sys.stderr)
         return 130
@@ -124,12 +177,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.command == 'train' and args.data is not None and args.recipe != 'char-lstm':
         raise _UsageError(f'zerograd train: --data is for char-lstm, not {args.recipe}')
     options = recipes.Options(epochs=args.epochs, seed=args.seed, quiet=args.quiet,
-                              out=args.out or 'zerograd-demo', gpu=args.gpu)
+                              out=args.out or 'zerograd-demo', gpu=args.gpu,
+                              resume=args.resume, checkpoint_every=args.checkpoint_every)
     if args.command == 'demo':
         result = recipes.demo(options)
     else:
-        options.batch_size, options.lr, options.resume = args.batch_size, args.lr, args.resume
-        options.data = args.data
+        options.batch_size, options.lr, options.data = args.batch_size, args.lr, args.data
         options.out = args.out or f'zerograd-{args.recipe}'
         result = recipes.run(args.recipe, options)
     final = result['final']
@@ -145,7 +198,7 @@ def _train(args: argparse.Namespace) -> int:
 # zerograd info
 # =============================================================================
 _EXTRAS = [('matplotlib', 'plot'), ('PIL', 'image'), ('tqdm', 'progress'), ('cupy', 'gpu'),
-           ('onnx', 'onnx'), ('torch', 'dev')]
+           ('torch', 'dev')]
 
 
 def _version(module_name: str) -> str | None:
@@ -180,8 +233,9 @@ def info() -> str:
         version = _version(module_name)
         lines.append(f'  {module_name:11s} {version or "not installed":14s} [{extra}]')
     dot = shutil.which('dot')
-    lines.append(f'  {"graphviz":11s} {"dot at " + dot if dot else "not installed":14s} '
-                 '(apt-get install graphviz)')
+    # The install hint only when it is needed.
+    lines.append(f'  {"graphviz":11s} ' + (f'dot at {dot}' if dot else
+                                            f'{"not installed":14s} (apt-get install graphviz)'))
     ok, gpu = cuda.gpu_status()
     lines.append(f'GPU: {"available" if ok else "not available"}: {gpu}')
     data = os.environ.get('ZEROGRAD_DATA') or utils.cache_dir

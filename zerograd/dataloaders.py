@@ -112,6 +112,28 @@ class DataLoader:
         """The book's spelling of ``next(loader)``."""
         return self.__next__()
 
+    def seek(self, iteration: int, index: Any = None) -> None:
+        """Continue an epoch at batch ``iteration`` (0 .. ``max_iter``) in the order
+        ``index`` (a permutation of ``range(data_size)``; None: the loader's own unshuffled
+        order): the next ``next(loader)`` gives that batch. What a resumed mid-epoch
+        checkpoint needs (``training.fit`` saves ``iteration`` and ``index``)."""
+        owner = type(self).__name__
+        if isinstance(iteration, (bool, np.bool_)) or not isinstance(iteration, (int, np.integer)) \
+                or not 0 <= iteration <= self.max_iter:
+            raise ValueError(f'{owner}.seek: iteration must be an int from 0 to {self.max_iter}, '
+                             f'got {iteration!r}')
+        if index is None:
+            index = np.arange(self.data_size)
+        else:
+            index = np.asarray(index)
+            if index.shape != (self.data_size,) or index.dtype.kind not in 'iu' or not \
+                    np.array_equal(np.sort(index), np.arange(self.data_size)):
+                raise ValueError(f'{owner}.seek: index must be a permutation of '
+                                 f'range({self.data_size}), got {index.dtype} {index.shape}')
+        self.index = index.astype(np.intp)
+        self.iteration = int(iteration)
+        self._in_epoch = True
+
     def to_cpu(self) -> None:
         """Return NumPy batches from now on."""
         self.gpu = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +33,7 @@ class Options:
     resume: bool = False
     quiet: bool = False
     gpu: bool = False  # train on the GPU (model, loaders and pictures' inputs)
+    checkpoint_every: float = 180.0  # seconds of training between checkpoints, at most
     log: Callable[[str], None] = print
 
 
@@ -61,9 +63,23 @@ def run(name: str, options: Options) -> dict:
     if name not in RECIPES:
         raise KeyError(f'unknown recipe {name!r}; the recipes are: {", ".join(sorted(RECIPES))}')
     chosen = RECIPES[name]
-    _fill_defaults(options, chosen)
-    _prepare(options, name)
-    return chosen.run(options)
+    return _run_in_folder(options, name, chosen, lambda: chosen.run(options))
+
+
+def _run_in_folder(options: Options, name: str, chosen: Recipe, train: Callable[[], dict]
+                   ) -> dict:
+    """Check everything that can be checked, then train; a run that fails leaves no
+    empty folder behind (the ones it made and did not fill are removed)."""
+    created = _prepare(options, name, chosen)
+    try:
+        return train()
+    except BaseException:
+        for folder in reversed(created):  # the deepest first
+            try:
+                os.rmdir(folder)  # only when empty
+            except OSError:
+                break
+        raise
 
 
 def _fill_defaults(options: Options, chosen: Recipe) -> None:
@@ -72,18 +88,81 @@ def _fill_defaults(options: Options, chosen: Recipe) -> None:
             setattr(options, field, getattr(chosen, field))
 
 
-def _prepare(options: Options, name: str) -> None:
-    """Check the options, make the output folder, seed NumPy's global generator."""
-    if options.epochs < 1 or options.batch_size < 1 or not options.lr > 0:
-        raise ValueError(f'{name}: epochs and batch size must be >= 1 and lr > 0, got '
-                         f'epochs={options.epochs}, batch_size={options.batch_size}, '
+def _prepare(options: Options, name: str, chosen: Recipe) -> list[str]:
+    """Check the options, the data file and the output folder before any work; make the
+    folder (returns the folders made) and seed NumPy's global generator."""
+    out = options.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f'{name}: --out {out} is not a folder')
+    info = None
+    if options.resume:  # FileNotFoundError 'no checkpoint to resume from' when none
+        info = training.checkpoint_info(out)
+        if options.batch_size is None:  # the saved run's, not the recipe's
+            options.batch_size = info['batch_size']
+    _fill_defaults(options, chosen)
+    if options.epochs < 1 or options.batch_size < 1 or not math.isfinite(options.lr) \
+            or not options.lr > 0:
+        raise ValueError(f'{name}: epochs and batch size must be >= 1 and lr a finite number '
+                         f'> 0, got epochs={options.epochs}, batch_size={options.batch_size}, '
                          f'lr={options.lr}')
+    if not options.checkpoint_every >= 0:
+        raise ValueError(f'{name}: --checkpoint-every must be a number of seconds >= 0, got '
+                         f'{options.checkpoint_every}')
+    if options.data is not None:
+        _check_data(options.data, name)
+    if info is not None:
+        if options.epochs <= info['epoch']:
+            raise ValueError(f'{name}: nothing to train: the checkpoint in {out} is at epoch '
+                             f'{info["epoch"]} and --epochs {options.epochs} asks for no more '
+                             f'(give --epochs above {info["epoch"]} to continue it)')
+        if info['batch_size'] is not None and options.batch_size != info['batch_size']:
+            raise ValueError(f'{name}: --batch-size {options.batch_size} differs from the '
+                             f'checkpoint\'s {info["batch_size"]} in {out}; a resume continues '
+                             'the saved run (leave --batch-size out, or start a new run with '
+                             'another --out)')
+    elif os.path.exists(training.checkpoint_path(out)):
+        raise ValueError(f'{name}: {out} already holds a checkpoint of an earlier run: add '
+                         '--resume to continue it, or remove the folder (or give another '
+                         '--out) to start over')
     if options.gpu:
         cuda.require_gpu(f'{name} --gpu')  # before any work: one line saying why not
-    os.makedirs(options.out, exist_ok=True)
+    created = _make_folder(out, name)
     np.random.seed(options.seed)
     if options.gpu:
         cuda._cupy().random.seed(options.seed)  # weights drawn on the GPU are seeded too
+    return created
+
+
+def _check_data(path: str, name: str) -> None:
+    if not os.path.exists(path):
+        raise ValueError(f'{name}: --data {path}: no such file')
+    if os.path.isdir(path):
+        raise ValueError(f'{name}: --data {path} is a folder, not a text file')
+    if not os.access(path, os.R_OK):
+        raise ValueError(f'{name}: --data {path} cannot be read (permission denied)')
+
+
+def _make_folder(out: str, name: str) -> list[str]:
+    """Make ``out`` and check that files can be written there (now, not after an epoch);
+    returns the folders made, outermost first."""
+    created, folder = [], os.path.abspath(out)
+    while not os.path.exists(folder):
+        created.insert(0, folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(out, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix='.write-test-', dir=out)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        for made in reversed(created):
+            try:
+                os.rmdir(made)
+            except OSError:
+                break
+        raise ValueError(f'{name}: --out {out} is not a writable folder: '
+                         f'{error.strerror or error}') from None
+    return created
 
 
 def _to_device(options: Options, model: Model, *loaders: DataLoader) -> None:
@@ -131,7 +210,8 @@ def spiral(options: Options) -> dict:
     optimizer = optimizers.SGD(options.lr).setup(model)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
-                           quiet=options.quiet, log=options.log, log_every=50)
+                           quiet=options.quiet, log=options.log, log_every=50,
+                           checkpoint_every=options.checkpoint_every)
     files = []
     if _pictures_available():
         files.append(training.plot_decision_boundary(
@@ -146,7 +226,8 @@ def spiral(options: Options) -> dict:
 def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False,
                    transform: Callable | None = None) -> tuple:
     """Full MNIST when it is cached or can be downloaded; otherwise the 5,000 digits that
-    ship with zerograd, with a one-line message saying so. Returns (train, test, name).
+    ship with zerograd, with a one-line message saying so and where full MNIST goes (said
+    even with ``quiet``: other data is never used silently). Returns (train, test, name).
     ``transform`` replaces the default one (flatten, float32, / 255)."""
     kwargs = {} if transform is None else {'transform': transform}
     try:
@@ -155,9 +236,10 @@ def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False,
         return (datasets.MNIST(train=True, timeout=5.0, **kwargs),
                 datasets.MNIST(train=False, **kwargs), 'MNIST')
     except (OSError, ValueError) as error:  # not cached and not downloadable, or corrupt
-        if not quiet:
-            log(f'full MNIST is not available ({type(error).__name__}); using the 5,000 '
-                'digits that ship with zerograd (MNIST5k: 4,000 train, 1,000 test)')
+        # Said even with quiet=True: training on other data must never go unnoticed.
+        log(f'full MNIST is not available ({type(error).__name__}); using the 5,000 digits '
+            'that ship with zerograd (MNIST5k: 4,000 train, 1,000 test); full MNIST goes in '
+            f'{os.path.join(utils.data_dir(), "mnist")}')
         return (datasets.MNIST5k(train=True, **kwargs), datasets.MNIST5k(train=False, **kwargs),
                 'MNIST5k')
 
@@ -174,7 +256,8 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
     optimizer.add_hook(optimizers.WeightDecay(1e-4))
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
-                           quiet=options.quiet, log=options.log)
+                           quiet=options.quiet, log=options.log,
+                           checkpoint_every=options.checkpoint_every)
     files = _digits_picture(model, test_set, options)
     if graph:
         files.append(_plot_graph(model, test_set[np.arange(1)][0], options))
@@ -226,10 +309,8 @@ def mnist_mlp(options: Options) -> dict:
 
 def demo(options: Options) -> dict:
     """``zerograd demo``: the mnist-mlp recipe on real digits, with the model's graph too."""
-    chosen = RECIPES['mnist-mlp']
-    _fill_defaults(options, chosen)
-    _prepare(options, 'demo')
-    return _train_mnist(options, (1000, 1000), graph=True)
+    return _run_in_folder(options, 'demo', RECIPES['mnist-mlp'],
+                          lambda: _train_mnist(options, (1000, 1000), graph=True))
 
 
 # =============================================================================
@@ -249,7 +330,7 @@ def sin_regression(options: Options) -> dict:
     history = training.fit(model, optimizer, loader, options.epochs,
                            loss_fn=F.mean_squared_error, metric=None, out=options.out,
                            resume=options.resume, quiet=options.quiet, log=options.log,
-                           log_every=1000)
+                           log_every=1000, checkpoint_every=options.checkpoint_every)
     files = []
     if _pictures_available():
         grid = np.linspace(0, 1, 200)[:, None]
@@ -309,7 +390,8 @@ def mnist_cnn(options: Options) -> dict:
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
-                           quiet=options.quiet, log=options.log)
+                           quiet=options.quiet, log=options.log,
+                           checkpoint_every=options.checkpoint_every)
     files = _digits_picture(model, test_set, options)
     result = _finish(options, model, history, files)
     result['dataset'] = name
@@ -350,7 +432,8 @@ def _sin_sequence(options: Options, model: Model) -> dict:
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     history = training.fit_bptt(model, optimizer, loader, options.epochs, bptt_length=30,
                                 out=options.out, resume=options.resume, quiet=options.quiet,
-                                log=options.log, log_every=10)
+                                log=options.log, log_every=10,
+                                checkpoint_every=options.checkpoint_every)
     files = []
     if _pictures_available():
         # The book's check: feed cos, which the model never saw, one point at a time.
@@ -433,12 +516,13 @@ def _shakespeare(options: Options) -> datasets.CharText:
     ``shakespeare/shakespeare_1mb.txt`` if there is one, said in the log."""
     try:
         return datasets.Shakespear()
-    except utils.DownloadError:
+    except utils.DownloadError as error:
         local = os.path.join(utils.data_dir(), LOCAL_SHAKESPEARE)
         if not os.path.isfile(local):
-            raise
-        if not options.quiet:
-            options.log(f'tiny-shakespeare cannot be downloaded: reading {local} instead')
+            raise ValueError(f'{error} (char-lstm trains on any text file given with --data '
+                             f'FILE, or reads {local} when there is one)') from None
+        # Said even with --quiet: training on other data must never go unnoticed.
+        options.log(f'tiny-shakespeare cannot be downloaded: reading {local} instead')
         return datasets.CharText(local)
 
 
@@ -471,7 +555,8 @@ def char_lstm(options: Options) -> dict:
     history = training.fit_bptt(model, optimizer, loader, options.epochs, bptt_length=35,
                                 loss_fn=F.softmax_cross_entropy, out=options.out,
                                 resume=options.resume, quiet=options.quiet, log=options.log,
-                                on_update=show_sample)
+                                on_update=show_sample,
+                                checkpoint_every=options.checkpoint_every)
     sample = sample_text(model, text, start, length=300)
     if not options.quiet:
         options.log(f'--- sample at the end ---\n{sample}')

@@ -8,6 +8,8 @@ tqdm (progress bars) and matplotlib (pictures) are optional: imported only when 
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 import os
@@ -100,14 +102,23 @@ class Progress:
     def __init__(self, total: int, desc: str, quiet: bool = False, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.bar = None
-        if not quiet and getattr(self.stream, 'isatty', lambda: False)():
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=total, desc=desc, unit='sample', file=self.stream,
-                                leave=True, dynamic_ncols=True)
+        if not quiet and self.shows_bars(self.stream):
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit='sample', file=self.stream,
+                            leave=True, dynamic_ncols=True)
+
+    @staticmethod
+    def shows_bars(stream: Any = None) -> bool:
+        """Whether bars are drawn on ``stream`` (stderr): a terminal, and tqdm installed.
+        Otherwise ``fit`` prints progress lines instead."""
+        stream = stream or sys.stderr
+        if not getattr(stream, 'isatty', lambda: False)():
+            return False
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            return False
+        return True
 
     def update(self, n: int, **postfix: Any) -> None:
         if self.bar is not None:
@@ -153,63 +164,256 @@ def evaluate(model: Callable, loader: Iterable, loss_fn: Callable = F.softmax_cr
     return result
 
 
-def train_epoch(model: Any, optimizer: Any, loader: Iterable,
-                loss_fn: Callable = F.softmax_cross_entropy,
-                metric: Callable | None = F.accuracy, progress: Progress | None = None,
-                ) -> dict[str, float]:
-    """One pass over ``loader``: forward, backward, ``optimizer.update()`` per batch.
-    Returns the mean training loss (and metric) and the samples per second."""
-    total = sum_loss = sum_metric = 0.0
-    start = time.perf_counter()
-    for x, t in loader:
+def _new_sums() -> dict[str, float]:
+    """The running sums of an epoch (what a mid-epoch checkpoint keeps of it)."""
+    return {'total': 0.0, 'sum_loss': 0.0, 'sum_metric': 0.0, 'elapsed': 0.0}
+
+
+def _train_batches(model: Any, optimizer: Any, batches: Iterable, loss_fn: Callable,
+                   metric: Callable | None, sums: dict[str, float],
+                   progress: Progress | None, after_batch: Callable[[], None] | None) -> None:
+    """forward, backward, update per batch, adding to ``sums``; ``after_batch()`` after each."""
+    mark = time.perf_counter()
+    for x, t in batches:
         y = model(x)
         loss = loss_fn(y, t)
         model.cleargrads()
         loss.backward()
         optimizer.update()
         n = len(x)
-        total += n
-        sum_loss += float(loss.data) * n
-        postfix = {'loss': f'{sum_loss / total:.4f}'}
+        sums['total'] += n
+        sums['sum_loss'] += float(loss.data) * n
+        postfix = {'loss': f'{sums["sum_loss"] / sums["total"]:.4f}'}
         if metric is not None:
-            sum_metric += float(metric(y, t).data) * n
-            postfix['acc'] = f'{sum_metric / total:.4f}'
+            sums['sum_metric'] += float(metric(y, t).data) * n
+            postfix['acc'] = f'{sums["sum_metric"] / sums["total"]:.4f}'
         if progress is not None:  # the bar itself shows the rate in samples/s
             progress.update(n, **postfix)
-    elapsed = time.perf_counter() - start
-    result = {'loss': sum_loss / max(total, 1), 'samples_per_second': total / max(elapsed, 1e-9)}
+        now = time.perf_counter()
+        sums['elapsed'] += now - mark
+        mark = now
+        if after_batch is not None:
+            after_batch()
+
+
+def _sums_result(sums: dict[str, float], metric: Callable | None) -> dict[str, float]:
+    total = sums['total']
+    result = {'loss': sums['sum_loss'] / max(total, 1),
+              'samples_per_second': total / max(sums['elapsed'], 1e-9)}
     if metric is not None:
-        result['accuracy'] = sum_metric / max(total, 1)
+        result['accuracy'] = sums['sum_metric'] / max(total, 1)
     return result
+
+
+def train_epoch(model: Any, optimizer: Any, loader: Iterable,
+                loss_fn: Callable = F.softmax_cross_entropy,
+                metric: Callable | None = F.accuracy, progress: Progress | None = None,
+                ) -> dict[str, float]:
+    """One pass over ``loader``: forward, backward, ``optimizer.update()`` per batch.
+    Returns the mean training loss (and metric) and the samples per second."""
+    sums = _new_sums()
+    _train_batches(model, optimizer, loader, loss_fn, metric, sums, progress, None)
+    return _sums_result(sums, metric)
+
+
+def _rest_of_epoch(loader: Any) -> Iterator:
+    """The batches left in the loader's current epoch (``for`` over the loader would
+    start a new one)."""
+    while True:
+        try:
+            batch = next(loader)
+        except StopIteration:
+            return
+        yield batch
+
+
+def _duration(seconds: float) -> str:
+    """'0:42', '12:05', '3:02:10'."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f'{hours}:{minutes:02d}:{seconds:02d}' if hours else f'{minutes}:{seconds:02d}'
+
+
+def _check_seconds(who: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+            or value < 0:
+        raise ValueError(f'{who}: {name} must be a number of seconds >= 0, got {value!r}')
+    return float(value)
+
+
+class _Run:
+    """What fit and fit_bptt share: the history, when to save and what to print.
+
+    Saves: every ``log_every`` epochs and at the last (then the epoch line is printed,
+    after its checkpoint is on disk), and whenever ``checkpoint_every`` seconds have passed
+    since the last save: at the end of an epoch or, with a loader that can ``seek``
+    (DataLoader, SeqDataLoader), in the middle of one. Without progress bars (no terminal
+    or no tqdm) a progress line is printed every 10% of an epoch, but at most every
+    ``progress_every / 3`` seconds, and at least every ``progress_every`` seconds.
+    """
+
+    def __init__(self, who: str, model: Any, optimizer: Any, loader: Any, epochs: int,
+                 out: str | None, quiet: bool, log: Callable[[str], None], log_every: int,
+                 checkpoint_every: float, progress_every: float) -> None:
+        if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)) \
+                or log_every < 1:
+            raise ValueError(f'{who}: log_every must be an int >= 1, got {log_every!r}')
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f'{who}: epochs must be an int >= 0, got {epochs!r}')
+        self.checkpoint_every = _check_seconds(who, 'checkpoint_every', checkpoint_every)
+        self.progress_every = _check_seconds(who, 'progress_every', progress_every)
+        self.who, self.model, self.optimizer, self.loader = who, model, optimizer, loader
+        self.epochs, self.out, self.quiet, self.log = int(epochs), out, quiet, log
+        self.log_every = int(log_every)
+        self.history = History()
+        self.updates = 0  # fit_bptt's updates over the whole run (on_update's count)
+        self.lines = not quiet and not Progress.shows_bars()
+        self.can_seek = hasattr(loader, 'seek') and hasattr(loader, 'iteration')
+        self.last_save = self.last_line = time.perf_counter()
+        self.line_done = 0
+
+    def start(self, resume: bool) -> tuple[int, dict | None]:
+        """(0, None), or, resuming: the last completed epoch and the saved epoch in
+        progress (None when the checkpoint was written at the end of an epoch)."""
+        if not resume:
+            return 0, None
+        if self.out is None:
+            raise ValueError(f'{self.who}: resume=True needs the out folder of the earlier run')
+        info = checkpoint_info(self.out)
+        epoch, state = info['epoch'], info['state']
+        if state and state.get('kind', self.who) != self.who:
+            raise ValueError(f'{self.who}: the checkpoint in {self.out!r} was written by '
+                             f'{state["kind"]}, not {self.who}')
+        if self.epochs <= epoch:
+            raise ValueError(f'{self.who}: nothing to train: the checkpoint in {self.out!r} is '
+                             f'at epoch {epoch} and epochs={self.epochs} asks for no more (ask '
+                             f'for more than {epoch} epochs to continue it)')
+        saved_batch = info['batch_size']
+        batch_size = getattr(self.loader, 'batch_size', None)
+        if saved_batch is not None and batch_size is not None and saved_batch != batch_size:
+            raise ValueError(f'{self.who}: the checkpoint in {self.out!r} was trained with batch '
+                             f'size {saved_batch}, the loader has {batch_size}; a resume '
+                             f'continues the saved run (use batch size {saved_batch}, or '
+                             'start a new run in another folder)')
+        asked = self.optimizer.hyperparams()
+        checkpoints.load(checkpoint_path(self.out), self.model, self.optimizer,
+                         random_state=True)
+        self.history = info['history']
+        self.updates = int(state.get('updates', 0)) if state else 0
+        partial = state.get('partial') if state else None
+        if not self.quiet:
+            where = f'resumed after epoch {epoch}'
+            if partial is not None:
+                where += (f', {partial["iteration"]} of {len(self.loader)} batches into epoch '
+                          f'{epoch + 1}')
+            self.log(f'{where} from {checkpoint_path(self.out)}')
+            # The checkpoint's hyper-parameters win (an exact resume), said aloud when they
+            # differ from the optimizer's (e.g. another --lr on the command line).
+            for name, value in self.optimizer.hyperparams().items():
+                if name in asked and asked[name] != value:
+                    self.log(f'{name} = {value:g} from the checkpoint, not {asked[name]:g} (a '
+                             'resume continues the saved run; start a new one to change it)')
+        return epoch, partial
+
+    def new_epoch(self) -> None:
+        self.line_done = 0
+
+    def progress(self, epoch: int, done: float, size: float, rate: float, text: str) -> None:
+        """A progress line, when one is due (see the class)."""
+        if not self.lines or done >= size:  # the epoch's end has its own line
+            return
+        now = time.perf_counter()
+        since = now - self.last_line
+        if not (since >= self.progress_every or (done - self.line_done >= 0.1 * size
+                                                 and since >= self.progress_every / 3)):
+            return
+        rate = max(rate, 1e-9)
+        left = (size - done) / rate
+        line = (f'epoch {epoch}/{self.epochs}  {100 * done / size:.0f}% ({done:,.0f}/{size:,.0f} '
+                f'samples)  {text}  {rate:,.0f} samples/s  ETA {_duration(left)} this epoch')
+        if epoch < self.epochs:
+            line += f', {_duration(left + (self.epochs - epoch) * size / rate)} in all'
+        self.log(line)
+        self.last_line, self.line_done = now, done
+
+    def save_partial(self, epoch_done: int, partial: Callable[[], dict]) -> None:
+        """A mid-epoch checkpoint, when ``checkpoint_every`` seconds have passed."""
+        if self.out is None or not self.can_seek:
+            return
+        if time.perf_counter() - self.last_save >= self.checkpoint_every:
+            self.save(epoch_done, partial())
+
+    def end_epoch(self, record: dict) -> None:
+        """Record the epoch; every ``log_every`` epochs and at the last, save and print."""
+        self.history.append(**record)
+        epoch = int(record['epoch'])
+        logged = epoch % self.log_every == 0 or epoch == self.epochs
+        if self.out is not None and (
+                logged or time.perf_counter() - self.last_save >= self.checkpoint_every):
+            self.save(epoch, None)
+        if logged and not self.quiet:  # after the save: a printed epoch is never lost
+            self.log(format_record(record))
+            self.last_line = time.perf_counter()
+
+    def save(self, epoch: int, partial: dict | None) -> None:
+        state = {'kind': self.who, 'updates': self.updates, 'partial': partial}
+        save_state(self.out, self.model, self.optimizer, epoch, self.history, state=state,
+                   batch_size=getattr(self.loader, 'batch_size', None))
+        self.last_save = time.perf_counter()
 
 
 def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         loss_fn: Callable = F.softmax_cross_entropy, metric: Callable | None = F.accuracy,
         test_loader: Any = None, out: str | None = None, resume: bool = False,
         quiet: bool = False, log: Callable[[str], None] = print, log_every: int = 1,
-        ) -> History:
+        checkpoint_every: float = 180.0, progress_every: float = 30.0) -> History:
     """Train for ``epochs`` epochs, with a progress bar per epoch and a line of metrics
     after it; returns the History (``train_loss``, ``train_accuracy``, ``test_loss``, ...).
 
     With ``out`` (a folder), a checkpoint (weights, optimizer state, NumPy's random state)
-    and the history are written there every ``log_every`` epochs and after the last; with
-    ``resume=True`` training continues after the last saved epoch, exactly as if it had
-    never stopped. ``log_every``: print (and save) every that many epochs.
+    and the history are written there every ``log_every`` epochs and after the last, and
+    whenever ``checkpoint_every`` seconds of training have passed since the last one (in
+    the middle of an epoch too, with a DataLoader); with ``resume=True`` training continues
+    from the checkpoint exactly as if it had never stopped, mid-epoch included.
+    ``log_every``: print (and save) every that many epochs. Without a terminal (a log
+    file) a progress line comes about every 10% of an epoch or ``progress_every`` seconds.
     """
-    if log_every < 1:
-        raise ValueError(f'fit: log_every must be >= 1, got {log_every}')
-    if epochs < 0:
-        raise ValueError(f'fit: epochs must be >= 0, got {epochs}')
-    start_epoch, history = _start('fit', model, optimizer, out, resume, quiet, log)
+    run = _Run('fit', model, optimizer, train_loader, epochs, out, quiet, log, log_every,
+               checkpoint_every, progress_every)
+    start_epoch, partial = run.start(resume)
+    size = len(train_loader.dataset)
     for epoch in range(start_epoch + 1, epochs + 1):
         # A bar per epoch, unless epochs are many and short (then only the logged ones).
         shown = log_every == 1 or epoch % log_every == 0
-        progress = Progress(len(train_loader.dataset), f'epoch {epoch}/{epochs}',
-                            quiet or not shown)
+        progress = Progress(size, f'epoch {epoch}/{epochs}', quiet or not shown)
+        sums, batches = _new_sums(), train_loader
+        if partial is not None:  # resumed in the middle of this epoch
+            _check_sums('fit', partial, set(sums))
+            sums.update(partial['sums'])
+            train_loader.seek(partial['iteration'], _decode_array(partial['index'], 'index'))
+            batches, partial = _rest_of_epoch(train_loader), None
+            progress.update(int(sums['total']))
+        run.new_epoch()
+
+        def after_batch() -> None:
+            rate = sums['total'] / max(sums['elapsed'], 1e-9)
+            text = f'loss {sums["sum_loss"] / sums["total"]:.4f}'
+            if metric is not None:
+                text += f' accuracy {sums["sum_metric"] / sums["total"]:.4f}'
+            run.progress(epoch, sums['total'], size, rate, text)
+            if run.can_seek and train_loader.iteration < len(train_loader):
+                run.save_partial(epoch - 1, lambda: {
+                    'iteration': int(train_loader.iteration), 'sums': dict(sums),
+                    'index': (_encode_array(train_loader.index)
+                              if getattr(train_loader, 'shuffle', True) else None)})
+
         try:
-            train = train_epoch(model, optimizer, train_loader, loss_fn, metric, progress)
+            _train_batches(model, optimizer, batches, loss_fn, metric, sums, progress,
+                           after_batch)
         finally:
             progress.close()
+        train = _sums_result(sums, metric)
         record = {'epoch': epoch, 'train_loss': train['loss']}
         if 'accuracy' in train:
             record['train_accuracy'] = train['accuracy']
@@ -217,67 +421,50 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         if test_loader is not None:
             test = evaluate(model, test_loader, loss_fn, metric)
             record.update({f'test_{name}': value for name, value in test.items()})
-        _end_epoch(record, history, epochs, log_every, model, optimizer, out, quiet, log)
-    return history
-
-
-def _start(who: str, model: Any, optimizer: Any, out: str | None, resume: bool, quiet: bool,
-           log: Callable[[str], None]) -> tuple[int, History]:
-    """(0, a new History), or, resuming, the last saved epoch and its history."""
-    if not resume:
-        return 0, History()
-    if out is None:
-        raise ValueError(f'{who}: resume=True needs the out folder of the earlier run')
-    asked = optimizer.hyperparams()
-    start_epoch, history = load_state(out, model, optimizer)
-    if not quiet:
-        log(f'resumed after epoch {start_epoch} from {checkpoint_path(out)}')
-        # The checkpoint's hyper-parameters win (an exact resume), said aloud when they
-        # differ from the optimizer's (e.g. another --lr on the command line).
-        for name, value in optimizer.hyperparams().items():
-            if name in asked and asked[name] != value:
-                log(f'{name} = {value:g} from the checkpoint, not {asked[name]:g} (a resume '
-                    'continues the saved run; start a new one to change it)')
-    return start_epoch, history
-
-
-def _end_epoch(record: dict, history: History, epochs: int, log_every: int, model: Any,
-               optimizer: Any, out: str | None, quiet: bool, log: Callable[[str], None]) -> None:
-    """Record the epoch; every ``log_every`` epochs and at the last, print and save."""
-    history.append(**record)
-    epoch = int(record['epoch'])
-    if epoch % log_every == 0 or epoch == epochs:
-        if not quiet:
-            log(format_record(record))
-        if out is not None:
-            save_state(out, model, optimizer, epoch, history)
+        run.end_epoch(record)
+    return run.history
 
 
 def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: int, *,
              loss_fn: Callable = F.mean_squared_error, out: str | None = None,
              resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
-             log_every: int = 1, on_update: Callable[[int], None] | None = None) -> History:
+             log_every: int = 1, on_update: Callable[[int], None] | None = None,
+             checkpoint_every: float = 180.0, progress_every: float = 30.0) -> History:
     """Train a recurrent model by truncated backpropagation through time (the book's
     steps 59-60): ``loader`` yields one time step ``(x, t)`` at a time, in order (e.g. a
     ``SeqDataLoader``); the loss is summed over ``bptt_length`` steps, then backward,
     ``unchain_backward`` (cut the graph so the next chunk starts fresh) and an update.
     ``model.reset_state()`` starts every epoch. History: ``train_loss`` = the summed loss
     divided by the steps of the epoch, as the book prints it. ``on_update(n)`` is called
-    after the n-th update (e.g. to print a sample); ``out``/``resume`` as for ``fit``.
+    after the n-th update of the run (e.g. to print a sample); ``out``, ``resume``,
+    ``checkpoint_every`` (mid-epoch checkpoints come after an update, with the recurrent
+    layers' state ``h``/``c``) and ``progress_every`` as for ``fit``.
     """
-    if bptt_length < 1:
-        raise ValueError(f'fit_bptt: bptt_length must be >= 1, got {bptt_length}')
-    start_epoch, history = _start('fit_bptt', model, optimizer, out, resume, quiet, log)
-    updates = 0
+    if isinstance(bptt_length, bool) or not isinstance(bptt_length, (int, np.integer)) \
+            or bptt_length < 1:
+        raise ValueError(f'fit_bptt: bptt_length must be an int >= 1, got {bptt_length!r}')
+    run = _Run('fit_bptt', model, optimizer, loader, epochs, out, quiet, log, log_every,
+               checkpoint_every, progress_every)
+    start_epoch, partial = run.start(resume)
     steps_per_epoch = len(loader)
     for epoch in range(start_epoch + 1, epochs + 1):
         shown = log_every == 1 or epoch % log_every == 0
         progress = Progress(steps_per_epoch, f'epoch {epoch}/{epochs}', quiet or not shown)
         model.reset_state()
-        loss, total, count = 0, 0.0, 0
-        start = time.perf_counter()
+        loss, sums, batches = 0, {'total': 0.0, 'count': 0, 'elapsed': 0.0}, loader
+        if partial is not None:  # resumed after an update in the middle of this epoch
+            _check_sums('fit_bptt', partial, set(sums))
+            sums.update(partial['sums'])
+            loader.seek(partial['iteration'])
+            _set_recurrent_state(model, partial.get('recurrent'))
+            batches, partial = _rest_of_epoch(loader), None
+            progress.update(int(sums['count']))
+        count, total = int(sums['count']), sums['total']
+        run.new_epoch()
+        mark = time.perf_counter()
+        x = None
         try:
-            for x, t in loader:
+            for x, t in batches:
                 loss = loss + loss_fn(model(x), t)
                 count += 1
                 if count % bptt_length == 0 or count == steps_per_epoch:
@@ -287,19 +474,32 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
                     optimizer.update()
                     total += float(loss.data)
                     loss = 0
-                    updates += 1
+                    run.updates += 1
                     progress.update(bptt_length, loss=f'{total / count:.4f}')
                     if on_update is not None:
-                        on_update(updates)
+                        on_update(run.updates)
+                    now = time.perf_counter()
+                    sums['elapsed'] += now - mark
+                    mark = now
+                    n = len(x)
+                    run.progress(epoch, count * n, steps_per_epoch * n,
+                                 count * n / max(sums['elapsed'], 1e-9),
+                                 f'loss {total / count:.4f}')
+                    if run.can_seek and count < steps_per_epoch:
+                        run.save_partial(epoch - 1, lambda: {
+                            'iteration': int(loader.iteration), 'index': None,
+                            'sums': {'total': total, 'count': count,
+                                     'elapsed': sums['elapsed']},
+                            'recurrent': _recurrent_state(model)})
         finally:
             progress.close()
+        sums['elapsed'] += time.perf_counter() - mark
         if count == 0:
             raise ValueError('fit_bptt: the loader gave no time steps')
-        elapsed = time.perf_counter() - start
         record = {'epoch': epoch, 'train_loss': total / count,
-                  'samples_per_second': count * len(x) / max(elapsed, 1e-9)}
-        _end_epoch(record, history, epochs, log_every, model, optimizer, out, quiet, log)
-    return history
+                  'samples_per_second': count * len(x) / max(sums['elapsed'], 1e-9)}
+        run.end_epoch(record)
+    return run.history
 
 
 def format_record(record: dict[str, float]) -> str:
@@ -316,28 +516,202 @@ def format_record(record: dict[str, float]) -> str:
     return '  '.join(parts)
 
 
+# =============================================================================
+# Run state: checkpoint + history, saved and checked together
+# =============================================================================
 def checkpoint_path(out: str) -> str:
     """Where ``fit`` keeps the checkpoint of a run writing into ``out``."""
     return os.path.join(out, 'checkpoint.npz')
 
 
-def save_state(out: str, model: Any, optimizer: Any, epoch: int, history: History) -> None:
-    """The checkpoint (with NumPy's random state) and the history of a run, into ``out``."""
+def _history_digest(records: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(records).encode()).hexdigest()
+
+
+def save_state(out: str, model: Any, optimizer: Any, epoch: int, history: History, *,
+               state: dict | None = None, batch_size: int | None = None) -> None:
+    """The checkpoint (with NumPy's random state) and the history of a run, into ``out``.
+
+    The history goes first and the checkpoint records its length (``epoch``) and a digest
+    of it: a kill between the two leaves a history ahead of the checkpoint, which
+    ``load_state`` cuts back, never one behind it. ``state``: JSON data about the epoch
+    in progress (what ``fit`` needs to resume mid-epoch); ``batch_size``: the loader's.
+    """
     os.makedirs(out, exist_ok=True)
-    checkpoints.save(checkpoint_path(out), model, optimizer, random_state=True, epoch=epoch)
     history.save(os.path.join(out, 'history.json'))
+    extra: dict[str, Any] = {'epoch': int(epoch),
+                             'history_sha256': _history_digest(history.records)}
+    if batch_size is not None:
+        extra['batch_size'] = int(batch_size)
+    if state is not None:
+        extra['run_state'] = json.dumps(state)
+    checkpoints.save(checkpoint_path(out), model, optimizer, random_state=True, **extra)
 
 
-def load_state(out: str, model: Any, optimizer: Any) -> tuple[int, History]:
-    """Restore what ``save_state`` wrote: returns (last epoch, history)."""
+def checkpoint_info(out: str) -> dict[str, Any]:
+    """What the checkpoint in ``out`` says about its run, checked: ``epoch`` (the epochs
+    completed), ``history`` (history.json cut to those epochs, matching the checkpoint),
+    ``batch_size`` (None if not recorded) and ``state`` (the epoch in progress, or None)."""
+    from zerograd.layers import read_npz
+    who = 'load_state'
     path = checkpoint_path(out)
     if not os.path.exists(path):
         raise FileNotFoundError(f'no checkpoint to resume from: {path} does not exist')
-    extras = checkpoints.load(path, model, optimizer, random_state=True)
-    history = History.load(os.path.join(out, 'history.json'))
-    epoch = int(extras.get('epoch', len(history)))
+    arrays = read_npz(path, who)
+    extras = {name[len('extra/'):]: value for name, value in arrays.items()
+              if name.startswith('extra/')}
+    for name, value in extras.items():
+        if value.shape != ():
+            raise ValueError(f'{who}: extra {name!r} in {path} is not a scalar')
+
+    def number(name: str, required: bool) -> int | None:
+        if name not in extras:
+            if required:
+                raise ValueError(f'{who}: {path} records no {name}')
+            return None
+        value = extras[name]
+        if value.dtype.kind not in 'iu' or int(value) < (0 if name == 'epoch' else 1):
+            raise ValueError(f'{who}: {path} records {name} {value.item()!r}; it must be an '
+                             f'int >= {0 if name == "epoch" else 1}')
+        return int(value)
+
+    epoch = number('epoch', True)
+    batch_size = number('batch_size', False)
+    state = None
+    if 'run_state' in extras:
+        try:
+            state = json.loads(str(extras['run_state']))
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{who}: {path} holds a broken run state: {error}') from None
+        if not isinstance(state, dict) or (state.get('partial') is not None
+                                           and not isinstance(state['partial'], dict)):
+            raise ValueError(f'{who}: {path} holds a broken run state (not a JSON object)')
+        updates = state.get('updates', 0)
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
+            raise ValueError(f'{who}: {path} records {updates!r} updates; it must be an int >= 0')
+    history_path = os.path.join(out, 'history.json')
+    history = History.load(history_path)
     history.records = [r for r in history.records if r.get('epoch', 0) <= epoch]
-    return epoch, history
+    if history['epoch'] != list(range(1, epoch + 1)):
+        got = history['epoch']
+        held = f'epochs {int(got[0])} to {int(got[-1])} ({len(got)} records)' if got \
+            else 'no epochs'
+        raise ValueError(f'{who}: {history_path} holds {held}, but the checkpoint {path} is '
+                         f'at epoch {epoch}: the history does not belong to it')
+    if 'history_sha256' in extras and \
+            str(extras['history_sha256']) != _history_digest(history.records):
+        raise ValueError(f'{who}: {history_path} does not match the checkpoint {path} (edited, '
+                         'or from another run)')
+    return {'epoch': epoch, 'history': history, 'batch_size': batch_size, 'state': state}
+
+
+def load_state(out: str, model: Any, optimizer: Any) -> tuple[int, History]:
+    """Restore what ``save_state`` wrote: returns (last completed epoch, history)."""
+    info = checkpoint_info(out)
+    checkpoints.load(checkpoint_path(out), model, optimizer, random_state=True)
+    return info['epoch'], info['history']
+
+
+def _check_sums(who: str, partial: dict, names: set[str]) -> None:
+    sums = partial.get('sums')
+    if not isinstance(sums, dict) or set(sums) != names or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0 for v in sums.values()) or isinstance(partial.get('iteration'), bool) \
+            or not isinstance(partial.get('iteration'), int):
+        raise ValueError(f'{who}: the checkpoint holds a broken epoch in progress '
+                         f'(sums {sums!r}, iteration {partial.get("iteration")!r})')
+
+
+_ARRAY_DTYPES = ('<i4', '<i8', '<u4', '<u8', '<f2', '<f4', '<f8')
+
+
+def _encode_array(array: Any) -> dict:
+    """An array as JSON data, exactly (its bytes in base64)."""
+    array = np.ascontiguousarray(cuda.as_numpy(array))
+    array = array.astype(array.dtype.newbyteorder('<'))
+    return {'dtype': array.dtype.str, 'shape': list(array.shape),
+            'data': base64.b64encode(array.tobytes()).decode('ascii')}
+
+
+def _decode_array(data: Any, what: str) -> np.ndarray | None:
+    """The array ``_encode_array`` wrote (None stays None), checked."""
+    if data is None:
+        return None
+    problem = None
+    if not isinstance(data, dict) or set(data) != {'dtype', 'shape', 'data'}:
+        problem = 'not an encoded array'
+    elif data['dtype'] not in _ARRAY_DTYPES:
+        problem = f'dtype {data["dtype"]!r}'
+    elif not isinstance(data['shape'], list) or len(data['shape']) > 8 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in data['shape']):
+        problem = f'shape {data["shape"]!r}'
+    elif not isinstance(data['data'], str):
+        problem = 'data not a string'
+    if problem is None:
+        try:
+            raw = base64.b64decode(data['data'], validate=True)
+        except ValueError:
+            raw, problem = b'', 'data not base64'
+        dtype = np.dtype(data['dtype'])
+        if problem is None and len(raw) != math.prod(data['shape']) * dtype.itemsize:
+            problem = f'{len(raw)} bytes for shape {data["shape"]}'
+    if problem is not None:
+        raise ValueError(f'load_state: the checkpoint holds a broken {what} ({problem})')
+    return np.frombuffer(raw, dtype=dtype).reshape(data['shape']).astype(dtype.newbyteorder('='))
+
+
+def _recurrent_layers(layer: Any, prefix: str = '') -> Iterator[tuple[str, Any]]:
+    """(path, layer) for the layers that keep a state between calls (``h``, and ``c``),
+    the root included."""
+    from zerograd.layers import Layer
+    if 'h' in layer.__dict__ and hasattr(layer, 'reset_state'):
+        yield prefix, layer
+    for name in layer.__dict__.get('_params', []):
+        obj = layer.__dict__[name]
+        if isinstance(obj, Layer):
+            yield from _recurrent_layers(obj, f'{prefix}{name}/')
+
+
+def _recurrent_state(model: Any) -> dict[str, dict | None]:
+    state = {}
+    for path, layer in _recurrent_layers(model):
+        for name in ('h', 'c'):
+            if name in layer.__dict__:
+                value = layer.__dict__[name]
+                # The generation too: it orders the next backward's sums (to the last bit).
+                state[path + name] = None if value is None else {
+                    'array': _encode_array(value.data), 'generation': int(value.generation)}
+    return state
+
+
+def _set_recurrent_state(model: Any, state: Any) -> None:
+    from zerograd.core import Variable
+    expected = {path + name for path, layer in _recurrent_layers(model)
+                for name in ('h', 'c') if name in layer.__dict__}
+    if not isinstance(state, dict) or set(state) != expected:
+        raise ValueError(f'load_state: the checkpoint holds the recurrent state of '
+                         f'{sorted(state) if isinstance(state, dict) else state!r}, the model '
+                         f'has {sorted(expected)}')
+    xp = model_array_module(model)
+    for path, layer in _recurrent_layers(model):
+        for name in ('h', 'c'):
+            if name in layer.__dict__:
+                saved = state[path + name]
+                if saved is None:
+                    setattr(layer, name, None)
+                    continue
+                generation = saved.get('generation') if isinstance(saved, dict) else None
+                if isinstance(generation, bool) or not isinstance(generation, int) \
+                        or generation < 0:
+                    raise ValueError(f'load_state: recurrent state {path + name!r} in the '
+                                     f'checkpoint is broken (generation {generation!r})')
+                array = _decode_array(saved.get('array'), f'recurrent state {path + name!r}')
+                if array is None or array.dtype.kind != 'f':
+                    raise ValueError(f'load_state: recurrent state {path + name!r} in the '
+                                     'checkpoint is not a float array')
+                variable = Variable(xp.asarray(array))
+                variable.generation = generation
+                setattr(layer, name, variable)
 
 
 # =============================================================================
