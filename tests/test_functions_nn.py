@@ -522,7 +522,8 @@ BAD_INPUT = [
     ('batch_norm 3-D x', lambda: F.batch_norm(X234, C3, C3, C3, C3), ValueError,
      r'batch_norm: x must be \(N, C\) or \(N, C, H, W\), got \(2, 3, 4\)'),
     ('embed_id float ids', lambda: F.embed_id(np.array([0.0, 1.0]), np.zeros((3, 2))),
-     SHAPE_OR_TYPE, r'embed_id: x must hold integer ids, got float64'),
+     TypeError, r'embed_id: x must be an integer ndarray or Variable of ids, got an array '
+     r'of float64'),
     ('clip x_min > x_max', lambda: F.clip(X, 1.0, -1.0), ValueError,
      r'clip: x_min 1\.0 .*x_max -1\.0'),
 ]
