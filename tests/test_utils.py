@@ -100,9 +100,13 @@ def test_logsumexp_is_stable():
 
 def test_pair_and_conv_sizes():
     assert utils.pair(3) == (3, 3) and utils.pair((2, 5)) == (2, 5)
-    for bad in [(1, 2, 3), 'ab', 1.5, True, (1.0, 2)]:
-        with pytest.raises(ValueError, match='pair: expected an int or a pair of ints'):
+    # Anything but an int or a pair of ints is a TypeError, as in every layer and function
+    # that takes a pair.
+    for bad in ['ab', 1.5, True, (1.0, 2), (1, True), None, np.float32(2.0), (1, 2, 3), [4],
+                ()]:
+        with pytest.raises(TypeError, match='pair: expected an int or a pair of ints'):
             utils.pair(bad)
+    assert utils.pair(np.int64(2)) == (2, 2) and utils.pair([1, np.int32(3)]) == (1, 3)
     assert utils.get_conv_outsize(4, 3, 1, 1) == 4
     assert utils.get_conv_outsize(15, 3, 2, 0) == 7
     assert utils.get_deconv_outsize(4, 3, 1, 1) == 4
