@@ -209,3 +209,17 @@ def test_check_op_catches_a_float64_leak():
 def test_check_op_catches_a_wrong_forward():
     with pytest.raises(OpCheckError, match=r'forward \(float64\) against NumPy'):
         check_op('cos_as_sin', F.cos, np.sin, [(3,)])
+
+
+def test_array_allclose_broadcasts_as_np_allclose_does():
+    # The book's (and DeZero's) array_allclose is np.allclose: its tests compare a grad
+    # with a scalar or a row. Shapes that do not broadcast are simply not close.
+    assert utils.array_allclose(np.ones((2, 3)), 1.0)
+    assert utils.array_allclose(Variable(np.ones((2, 3))), np.ones(3))
+    assert utils.array_allclose(np.array(2.0), Variable(np.full((4, 1), 2.0 + 1e-7)))
+    assert not utils.array_allclose(np.ones((2, 3)), np.array([1.0, 1.0, 1.1]))
+    assert not utils.array_allclose(np.ones((2, 3)), np.ones(2))  # no broadcast: False
+    assert not utils.array_allclose(np.ones(3), np.ones((3, 2)))
+    x = Variable(np.random.rand(10))  # the book's test_sum.py: x.grad against 1
+    F.sum(x).backward()
+    assert utils.array_allclose(x.grad, 1)

@@ -151,25 +151,45 @@ class Variable:
     def _label(self) -> str:
         return f' {self.name!r}' if self.name is not None else ''
 
-    # -- array-like properties
+    # -- array-like properties (of Variable(None): an AttributeError that says so, so
+    #    hasattr() stays False, instead of one about NoneType)
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        try:
+            return self.data.shape
+        except AttributeError:
+            raise self._no_data_attribute('shape') from None
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        try:
+            return self.data.ndim
+        except AttributeError:
+            raise self._no_data_attribute('ndim') from None
 
     @property
     def size(self) -> int:
-        return self.data.size
+        try:
+            return self.data.size
+        except AttributeError:
+            raise self._no_data_attribute('size') from None
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        try:
+            return self.data.dtype
+        except AttributeError:
+            raise self._no_data_attribute('dtype') from None
 
     def __len__(self) -> int:
+        if self.data is None:
+            raise TypeError(f'Variable{self._label()}: a Variable without data '
+                            '(Variable(None)) has no length')
         return len(self.data)
+
+    def _no_data_attribute(self, name: str) -> AttributeError:
+        return AttributeError(f'Variable{self._label()}.{name}: a Variable without data '
+                              f'(Variable(None)) has no {name}; give it an array first')
 
     def __repr__(self) -> str:
         if getattr(self, 'data', None) is None:

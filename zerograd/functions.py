@@ -650,8 +650,9 @@ def sigmoid(x: Any) -> Variable:
 
 
 def sigmoid_simple(x: Any) -> Variable:
-    """The book's composed sigmoid, 1 / (1 + exp(-x)): the oracle of ``sigmoid``."""
-    x = as_variable(x)
+    """The book's composed sigmoid, 1 / (1 + exp(-x)): the oracle of ``sigmoid``
+    (bool/int: computed in float64, before -x could wrap around)."""
+    x = _floating('sigmoid_simple', x)
     return 1 / (1 + exp(-x))
 
 
@@ -879,8 +880,8 @@ def softmax(x: Any, axis: int = 1) -> Variable:
 
 
 def softmax_simple(x: Any, axis: int = 1) -> Variable:
-    """The book's composed softmax: the oracle of ``softmax``."""
-    x = as_variable(x)
+    """The book's composed softmax: the oracle of ``softmax`` (bool/int: float64)."""
+    x = _floating('softmax_simple', x, real=True)
     y = exp(x)
     sum_y = sum(y, axis=axis, keepdims=True)
     return y / sum_y
