@@ -400,6 +400,9 @@ def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
                       f'for input {i} of shape {x.data.shape}')
 
 
+_new_variable = object.__new__  # a Variable whose slots Function.__call__ fills itself
+
+
 class Parameter(Variable):
     """A Variable that an optimizer trains. Ops on Parameters return plain Variables."""
     __slots__ = ()
@@ -457,7 +460,16 @@ class Function:
             _explain_failure(self, inputs)
             raise
         if type(ys) is not tuple:  # one output, the common case, without the lists
-            y = Variable(ys if type(ys) is np.ndarray else as_array(ys))
+            if type(ys) is np.ndarray:
+                # Variable(ys) without __init__'s dtype check: forward computed ys from
+                # numeric inputs, so it is numeric (this runs for every op: a check and
+                # a call fewer per op).
+                y = _new_variable(Variable)
+                y.data = ys
+                y.name = None
+                y._grad = None
+            else:  # a NumPy scalar, a CuPy array, or a mistake: checked
+                y = Variable(as_array(ys))
             if _config.enable_backprop:
                 generation = (inputs[0].generation if len(inputs) == 1
                               else max([x.generation for x in inputs]))
@@ -466,6 +478,9 @@ class Function:
                 y.generation = generation + 1
                 self.inputs = inputs
                 self.outputs = [weakref.ref(y)]
+            else:
+                y.creator = None
+                y.generation = 0
             return y
         outputs = [Variable(as_array(y)) for y in ys]
 
