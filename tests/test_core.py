@@ -1,6 +1,7 @@
 """The core: Variable, Config, Function, the backward engine, dtype rules and memory."""
 import gc
 import operator
+import re
 import threading
 import weakref
 
@@ -428,3 +429,64 @@ def test_gradients_have_the_dtype_of_their_variable():
     F.sum(gx).backward()
     assert y64.grad.dtype == np.float64
     np.testing.assert_array_equal(y64.grad.data, [1.0, 1.0])
+
+
+# -----------------------------------------------------------------------------
+# Only numbers in a Variable; a Variable without data is not computed with
+# -----------------------------------------------------------------------------
+@pytest.mark.parametrize('data', [np.array([1, 'a'], dtype=object), np.array(['a', 'bc']),
+                                  np.array([b'x']), np.zeros(2, dtype='V4'),
+                                  np.array(['2024-01-01'], dtype='datetime64[D]')],
+                         ids=['object', 'str', 'bytes', 'void', 'datetime'])
+def test_variable_refuses_non_numeric_dtypes(data):
+    with pytest.raises(TypeError, match=rf'Variable: data must have a numeric dtype .*got '
+                                        rf'{re.escape(str(data.dtype))}'):
+        Variable(data)
+
+
+@pytest.mark.parametrize('dtype', [np.bool_, np.int8, np.uint16, np.int64, np.float16,
+                                   np.float32, np.float64, np.complex128])
+def test_variable_accepts_every_numeric_dtype(dtype):
+    x = Variable(np.ones(3, dtype=dtype))
+    assert x.dtype == dtype
+
+
+def test_ops_on_non_numeric_arrays_name_the_op_and_the_dtype():
+    with pytest.raises(TypeError, match=r'exp: x must have a numeric dtype .*got object'):
+        F.exp(np.array([1.0], dtype=object))
+    with pytest.raises(TypeError, match=r'mul: operands must have a numeric dtype .*got <U1'):
+        Variable(np.array([1.0])) * np.array(['a'])
+    with pytest.raises(TypeError, match=r'add: operands must have a numeric dtype .*got <U1'):
+        Variable(np.array([1.0])) + np.str_('a')
+
+
+@pytest.mark.parametrize('name, call', [
+    ('add', lambda v: v + 1), ('add', lambda v: 1 + v), ('sub', lambda v: v - 1.0),
+    ('mul', lambda v: 2 * v), ('div', lambda v: v / np.ones(2)), ('pow', lambda v: v ** 2),
+    ('Add', lambda v: v + Variable(np.array(1.0))), ('Neg', lambda v: -v),
+    ('exp', lambda v: F.exp(v)), ('Sin', lambda v: F.Sin()(v)),
+], ids=['v + 1', '1 + v', 'v - 1.0', '2 * v', 'v / array', 'v ** 2', 'v + Variable', '-v',
+        'exp', 'Sin'])
+def test_variable_without_data_in_an_op_names_the_op(name, call):
+    with pytest.raises(TypeError, match=rf'{name}: an input is a Variable without data '
+                                        r'\(Variable\(None\)\)'):
+        call(Variable(None))
+
+
+def test_shape_of_a_variable_without_data_says_so():
+    v = Variable(None)
+    for name in ('shape', 'ndim', 'size', 'dtype'):
+        assert not hasattr(v, name)
+        with pytest.raises(AttributeError, match=rf'Variable.{name}: a Variable without data'):
+            getattr(v, name)
+    with pytest.raises(AttributeError, match=r'Variable.ndim: a Variable without data'):
+        F.sum(v)  # wrappers that look at the shape first
+    with pytest.raises(TypeError, match=r'a Variable without data .* has no length'):
+        len(v)
+
+
+def test_variable_without_data_cannot_be_differentiated():
+    v = Variable(None, name='v')
+    with pytest.raises(TypeError, match=r"Variable 'v'.backward: this Variable has no data"):
+        v.backward()
+    assert v.grad is None  # no object grad set

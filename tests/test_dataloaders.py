@@ -277,3 +277,46 @@ def test_seq_loader_errors():
         SeqDataLoader(Sequence(10), batch_size=0)
     with pytest.raises(ValueError, match=r'SeqDataLoader: batch_size 11 exceeds .* length 10'):
         SeqDataLoader(Sequence(10), batch_size=11)
+
+
+# -----------------------------------------------------------------------------
+# Examples that cannot be stacked into one batch
+# -----------------------------------------------------------------------------
+class _Ragged:
+    """dataset[i] = (ones(i + 1), 0): every example has another shape."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return np.ones(i + 1), 0
+
+
+class _RaggedLabels:
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return np.ones(2), np.zeros((1, 2) if i == 2 else (2,))
+
+
+def test_examples_of_different_shapes_name_the_indices_and_shapes():
+    loader = DataLoader(_Ragged(), batch_size=3, shuffle=False)
+    with pytest.raises(ValueError, match=r'DataLoader: the examples of one batch must have one '
+                                         r'shape to be stacked, but x of dataset\[0\] has shape '
+                                         r'\(1,\) and x of dataset\[1\] has \(2,\) \(x shapes by '
+                                         r'dataset index: 0: \(1,\), 1: \(2,\), 2: \(3,\)\)'):
+        next(iter(loader))
+
+
+def test_labels_of_different_shapes_name_the_indices_and_shapes():
+    loader = DataLoader(_RaggedLabels(), batch_size=3, shuffle=False)
+    with pytest.raises(ValueError, match=r'but t of dataset\[0\] has shape \(2,\) and t of '
+                                         r'dataset\[2\] has \(1, 2\)'):
+        next(iter(loader))
+
+
+def test_examples_of_one_shape_still_stack():
+    x, t = next(iter(DataLoader(_Ragged(), batch_size=1, shuffle=False)))
+    np.testing.assert_array_equal(x, [[1.0]])
+    np.testing.assert_array_equal(t, [0])

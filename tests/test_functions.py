@@ -557,3 +557,90 @@ def test_integer_ndarray_operand_follows_numpy(name, f, df, dtype):
     y.backward()
     np.testing.assert_allclose(x.grad.data, df(data, c.astype(np.float64)), rtol=1e-12,
                                err_msg=f'{name} gradient')
+
+
+# =============================================================================
+# The float functions' dtype rule: bool and integer inputs are computed in float64
+# =============================================================================
+# name, f, values valid for every dtype below (positive: log and sqrt)
+FLOAT_FUNCTIONS = [
+    ('sin', F.sin), ('cos', F.cos), ('tanh', F.tanh), ('exp', F.exp), ('log', F.log),
+    ('sqrt', F.sqrt), ('sigmoid', F.sigmoid), ('leaky_relu', F.leaky_relu),
+    ('softmax', F.softmax), ('log_softmax', F.log_softmax),
+    ('dropout (test mode)', lambda x: _in_test_mode(F.dropout, x)),
+    ('sigmoid_simple', F.sigmoid_simple), ('softmax_simple', F.softmax_simple),
+]
+INT_DTYPES = [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64]
+
+
+def _in_test_mode(f, x):
+    from zerograd import test_mode
+    with test_mode():
+        return f(x)
+
+
+@pytest.mark.parametrize('dtype', INT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize('name, f', FLOAT_FUNCTIONS, ids=[n for n, _ in FLOAT_FUNCTIONS])
+def test_float_function_computes_bool_and_int_in_float64(name, f, dtype):
+    values = np.array([[1, 1, 1], [1, 1, 1]]) if dtype is np.bool_ else \
+        np.array([[1, 2, 3], [4, 5, 6]])
+    x = Variable(values.astype(dtype))
+    y = f(x)
+    x64 = Variable(values.astype(np.float64))
+    y64 = f(x64)
+    assert y.dtype == np.float64, f'{name} of {np.dtype(dtype).name} gave {y.dtype}'
+    np.testing.assert_array_equal(y.data, y64.data)
+    y.backward()
+    y64.backward()
+    assert x.grad.dtype == np.float64  # an integer input keeps a float gradient
+    np.testing.assert_array_equal(x.grad.data, x64.grad.data)
+    assert f(values.astype(dtype)).dtype == np.float64  # a plain array too
+
+
+def test_exp_of_bool_is_float64_not_float16():
+    assert F.exp(Variable(np.array([True, False]))).dtype == np.float64
+    np.testing.assert_array_equal(F.exp(np.array([True, False])).data, [np.e, 1.0])
+
+
+def test_book_step37_sin_of_an_int_array_gives_the_books_numbers():
+    x = Variable(np.array([[1, 2, 3], [4, 5, 6]]))
+    y = F.sin(x)
+    np.testing.assert_array_equal(y.data, np.sin(np.array([[1, 2, 3], [4, 5, 6]])))
+    assert y.dtype == np.float64
+
+
+@pytest.mark.parametrize('dtype', [np.float16, np.float32, np.float64, np.complex64])
+def test_float_functions_keep_a_float_or_complex_dtype(dtype):
+    x = np.array([0.5, 1.5], dtype=dtype)
+    for f in (F.sin, F.cos, F.tanh, F.exp, F.log, F.sqrt, F.sigmoid):
+        assert f(x).dtype == dtype
+
+
+@pytest.mark.parametrize('name, call', [
+    ('softmax_cross_entropy', lambda x: F.softmax_cross_entropy(x, np.array([0, 1]))),
+    ('sigmoid_cross_entropy', lambda x: F.sigmoid_cross_entropy(x, np.array([[0, 1], [1, 0]]))),
+    ('binary_cross_entropy', lambda x: F.binary_cross_entropy(x - 1, np.array([[0, 1], [1, 0]]))),
+    ('batch_norm', lambda x: F.batch_norm(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2))),
+    ('lstm_cell', lambda x: F.lstm_cell(x, x, x, x, x)[1]),
+])
+def test_losses_and_normalisations_compute_integer_input_in_float64(name, call):
+    values = np.array([[1, 2], [2, 1]])
+    x, x64 = Variable(values), Variable(values.astype(np.float64))
+    y, y64 = call(x), call(x64)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y.data, y64.data)
+    y.backward()
+    y64.backward()
+    np.testing.assert_array_equal(x.grad.data, x64.grad.data)
+
+
+@pytest.mark.parametrize('dtype', ['U3', object, 'S2', 'V4', 'M8[D]'])
+def test_cast_refuses_non_numeric_dtypes(dtype):
+    with pytest.raises(TypeError, match=r'cast: dtype must be numeric .*got'):
+        F.cast(np.array([1.0]), dtype)
+
+
+def test_cast_to_numeric_dtypes_still_works():
+    assert F.cast(np.array([1.5]), np.int32).dtype == np.int32
+    assert F.cast(np.array([1.5]), 'complex64').dtype == np.complex64
+    assert F.cast(np.array([1.5]), bool).dtype == np.bool_

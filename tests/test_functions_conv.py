@@ -469,7 +469,6 @@ ERRORS = [
     (lambda: F.conv2d(X, W3, np.zeros(3)), r'conv2d: b must have shape \(4,\), got \(3,\)'),
     (lambda: F.conv2d(X, W3, stride=0), r'conv2d: stride must be positive, got \(0, 0\)'),
     (lambda: F.conv2d(X, W3, pad=(1, -1)), r'conv2d: pad must be non-negative, got \(1, -1\)'),
-    (lambda: F.conv2d(X, W3, stride=1.5), r'conv2d: stride must be an int or a pair of ints'),
     (lambda: F.conv2d_simple(X, np.zeros((4, 2, 3, 3))), r'conv2d_simple: x has 3 channels'),
     (lambda: F.deconv2d(X, np.zeros((2, 4, 3, 3))),
      r'deconv2d: x has 3 channels but W \(C, OC, KH, KW\) expects 2'),
@@ -484,7 +483,6 @@ ERRORS = [
     (lambda: F.pooling(X, 6), r'pooling: kernel \(6, 6\) is larger than the padded input \(5, 5\)'),
     (lambda: F.pooling(X, 2, pad=2), r'pooling: pad \(2, 2\) must be smaller than kernel_size'),
     (lambda: F.pooling(X, 2, stride=-1), r'pooling: stride must be positive'),
-    (lambda: F.pooling_simple(X, (2, 2, 2)), r'pooling_simple: kernel_size must be an int or a pair'),
     (lambda: F.average_pooling(X, 0), r'average_pooling: kernel_size must be positive'),
     (lambda: F.average_pooling(X, 2, pad=-1), r'average_pooling: pad must be non-negative'),
     (lambda: F.im2col(np.zeros((2, 3, 5)), 2), r'im2col: x must be 4-D'),
@@ -498,4 +496,27 @@ ERRORS = [
 @pytest.mark.parametrize('call, pattern', ERRORS, ids=[re.sub(r'\\', '', p[:40]) for _, p in ERRORS])
 def test_errors(call, pattern):
     with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+# The wrong type of kernel_size, stride or pad is a TypeError in every conv function, as in
+# the conv layers (one shared check, utils.pair); a wrong value stays a ValueError.
+TYPE_ERRORS = [
+    (lambda: F.conv2d(X, W3, stride=1.5), r'conv2d: stride must be an int or a pair of ints, '
+                                          r'got 1\.5'),
+    (lambda: F.conv2d(X, W3, stride='a'), r"conv2d: stride must be an int or a pair of ints, "
+                                          r"got 'a'"),
+    (lambda: F.conv2d(X, W3, pad=(1, 2, 3)), r'conv2d: pad must be an int or a pair'),
+    (lambda: F.deconv2d(X, np.zeros((3, 4, 3, 3)), stride=True), r'deconv2d: stride must be'),
+    (lambda: F.pooling(X, 'a'), r'pooling: kernel_size must be an int or a pair'),
+    (lambda: F.average_pooling(X, 2, stride=2.0), r'average_pooling: stride must be'),
+    (lambda: F.im2col(X, (1.0, 2)), r'im2col: kernel_size must be an int or a pair'),
+    (lambda: F.pooling_simple(X, (2, 2, 2)), r'pooling_simple: kernel_size must be an int or a pair'),
+]
+
+
+@pytest.mark.parametrize('call, pattern', TYPE_ERRORS,
+                         ids=[re.sub(r'\\', '', p[:40]) for _, p in TYPE_ERRORS])
+def test_wrong_type_of_window_argument_is_a_type_error(call, pattern):
+    with pytest.raises(TypeError, match=pattern):
         call()

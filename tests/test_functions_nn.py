@@ -522,7 +522,8 @@ BAD_INPUT = [
     ('batch_norm 3-D x', lambda: F.batch_norm(X234, C3, C3, C3, C3), ValueError,
      r'batch_norm: x must be \(N, C\) or \(N, C, H, W\), got \(2, 3, 4\)'),
     ('embed_id float ids', lambda: F.embed_id(np.array([0.0, 1.0]), np.zeros((3, 2))),
-     SHAPE_OR_TYPE, r'embed_id: x must hold integer ids, got float64'),
+     TypeError, r'embed_id: x must be an integer ndarray or Variable of ids, got an array '
+     r'of float64'),
     ('clip x_min > x_max', lambda: F.clip(X, 1.0, -1.0), ValueError,
      r'clip: x_min 1\.0 .*x_max -1\.0'),
 ]
@@ -532,3 +533,77 @@ BAD_INPUT = [
 def test_bad_input_raises_naming_the_op_and_values(name, call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+# =============================================================================
+# Inputs that would give a silently wrong answer are refused
+# =============================================================================
+@pytest.mark.parametrize('shape', [(1, 3), (1, 3, 1, 1)])
+def test_batch_norm_training_needs_more_than_one_value_per_channel(shape):
+    mean, var = np.array([0.5, 1.0, -1.0]), np.array([2.0, 3.0, 4.0])
+    x = np.arange(3.0).reshape(shape)
+    with pytest.raises(ValueError, match=r'batch_norm: expected more than 1 value per channel '
+                                         rf'when training, got x of shape {re.escape(str(shape))}'):
+        F.batch_norm(x, np.ones(3), np.zeros(3), mean, var)
+    np.testing.assert_array_equal(mean, [0.5, 1.0, -1.0])  # the running statistics untouched
+    np.testing.assert_array_equal(var, [2.0, 3.0, 4.0])
+    with zerograd.test_mode():  # inference uses the running statistics: one sample is fine
+        y = F.batch_norm(x, np.ones(3), np.zeros(3), mean, var)
+    expected = (np.arange(3.0) - mean) / np.sqrt(var + 2e-5)
+    np.testing.assert_allclose(y.data.reshape(3), expected, rtol=1e-12)
+
+
+def test_batch_norm_training_with_one_sample_of_several_pixels_is_fine():
+    x = np.arange(8.0).reshape(1, 2, 2, 2)  # 4 values per channel
+    y = F.batch_norm(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2))
+    flat = x.reshape(2, 4)
+    expected = (flat - flat.mean(axis=1, keepdims=True)) / np.sqrt(flat.var(axis=1, keepdims=True) + 2e-5)
+    np.testing.assert_allclose(y.data.reshape(2, 4), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize('p, low, high', [
+    ([1.5, 0.2], '0.2', '1.5'), ([-0.1, 0.5], '-0.1', '0.5'), ([np.nan, 0.5], 'nan', 'nan'),
+])
+def test_binary_cross_entropy_refuses_probabilities_outside_0_1(p, low, high):
+    with pytest.raises(ValueError, match=rf'binary_cross_entropy: p must hold probabilities in '
+                                         rf'\[0, 1\], got values from {low} to {high}'):
+        F.binary_cross_entropy(np.array(p), np.array([1.0, 0.0]))
+
+
+def test_binary_cross_entropy_refuses_targets_outside_0_1():
+    with pytest.raises(ValueError, match=r'binary_cross_entropy: t must hold targets in \[0, 1\], '
+                                         r'got values from 0.0 to 2.0'):
+        F.binary_cross_entropy(np.array([0.5, 0.5]), np.array([2.0, 0.0]))
+
+
+@pytest.mark.parametrize('t, low, high', [([2, 0], '0.0', '2.0'), ([-1.0, 0.5], '-1.0', '0.5')])
+def test_sigmoid_cross_entropy_refuses_targets_outside_0_1(t, low, high):
+    with pytest.raises(ValueError, match=rf'sigmoid_cross_entropy: t must hold targets in '
+                                         rf'\[0, 1\], got values from {low} to {high}'):
+        F.sigmoid_cross_entropy(np.array([1.5, 0.2]), np.array(t))
+
+
+def test_sigmoid_cross_entropy_accepts_soft_targets():
+    x, t = np.array([1.5, -0.2]), np.array([0.25, 1.0])
+    expected = np.sum(np.log1p(np.exp(x)) - t * x) / 2
+    np.testing.assert_allclose(F.sigmoid_cross_entropy(x, t).data, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize('t', [np.array([0, 3]), np.array([-1, 0]), np.array([0.0, 1.0]),
+                               np.array([[0], [1]])],
+                         ids=['too large', 'negative', 'float', 'shape (N, 1)'])
+def test_accuracy_checks_labels_as_softmax_cross_entropy_does(t):
+    y = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    with pytest.raises(ValueError) as loss_error:
+        F.softmax_cross_entropy(y, t)
+    with pytest.raises(ValueError) as accuracy_error:
+        F.accuracy(y, t)
+    message = str(loss_error.value).replace('softmax_cross_entropy', 'accuracy')
+    if t.shape == (2,):  # the same check and message
+        assert str(accuracy_error.value) == message
+    assert str(accuracy_error.value).startswith('accuracy: ')
+
+
+def test_accuracy_of_valid_labels():
+    y = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.0, 0.2, 0.7]])
+    assert float(F.accuracy(y, np.array([1, 0, 0])).data) == pytest.approx(2 / 3)

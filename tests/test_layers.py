@@ -251,3 +251,75 @@ def test_loading_a_file_that_needs_pickle_is_refused(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         _trained_mlp().load_weights(str(tmp_path / 'nope.npz'))
+
+
+# -----------------------------------------------------------------------------
+# Sizes and inputs are checked where they are given
+# -----------------------------------------------------------------------------
+@pytest.mark.parametrize('make, error, message', [
+    (lambda: L.Linear(-1), ValueError, r'Linear: out_size must be a positive int, got -1'),
+    (lambda: L.Linear(0), ValueError, r'Linear: out_size must be a positive int, got 0'),
+    (lambda: L.Linear(2.5), TypeError, r'Linear: out_size must be a positive int, got 2.5 \(float\)'),
+    (lambda: L.Linear('5'), TypeError, r"Linear: out_size must be a positive int, got '5' \(str\)"),
+    (lambda: L.Linear(True), TypeError, r'Linear: out_size must be a positive int, got True \(bool\)'),
+    (lambda: L.Linear(None), TypeError, r'Linear: out_size must be a positive int, got None'),
+    (lambda: L.Linear(3, in_size=-2), ValueError, r'Linear: in_size must be a positive int, got -2'),
+    (lambda: L.Linear(3, in_size=2.0), TypeError, r'Linear: in_size must be a positive int or None'),
+    (lambda: L.EmbedID(0, 3), ValueError, r'EmbedID: in_size must be a positive int, got 0'),
+    (lambda: L.EmbedID(5, '3'), TypeError, r'EmbedID: out_size must be a positive int'),
+    (lambda: L.RNN(0), ValueError, r'RNN: hidden_size must be a positive int, got 0'),
+    (lambda: L.LSTM(2.5), TypeError, r'LSTM: hidden_size must be a positive int, got 2.5'),
+    (lambda: L.Conv2d(0, 3), ValueError, r'Conv2d: out_channels must be a positive int, got 0'),
+    (lambda: L.Conv2d(4, 0), ValueError, r'Conv2d: kernel_size must be positive, got \(0, 0\)'),
+    (lambda: L.Conv2d(4, 3, stride=0), ValueError, r'Conv2d: stride must be positive'),
+    (lambda: L.Deconv2d(4, 3, pad=-1), ValueError, r'Deconv2d: pad must be non-negative'),
+    (lambda: L.Conv2d(4, 3, in_channels=-3), ValueError, r'Conv2d: in_channels must be a positive'),
+])
+def test_layer_sizes_are_checked_at_construction(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_linear_accepts_numpy_integer_sizes():
+    layer = L.Linear(np.int64(3), in_size=np.int32(2))
+    assert layer.W.shape == (2, 3) and layer.b.shape == (3,)
+
+
+@pytest.mark.parametrize('stride', ['a', 1.5, (1, 2, 3), True])
+def test_conv_layer_and_function_give_one_error_class_for_a_bad_stride(stride):
+    with pytest.raises(TypeError, match=r'Conv2d: stride must be an int or a pair of ints'):
+        L.Conv2d(4, 3, stride=stride)
+    with pytest.raises(TypeError, match=r'conv2d: stride must be an int or a pair of ints'):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 3, 3, 3)), stride=stride)
+
+
+@pytest.mark.parametrize('x, shown', [(np.ones((2, 3), dtype=np.int64), 'int64'),
+                                      (np.ones((2, 3), dtype=bool), 'bool')])
+def test_batchnorm_layer_refuses_non_float_input(x, shown):
+    bn = L.BatchNorm()
+    with pytest.raises(TypeError, match=rf'BatchNorm: x must be floating point, got {shown}'):
+        bn(x)
+    assert bn.avg_mean.data is None and bn.gamma.data is None  # nothing created
+
+
+def test_batchnorm_layer_with_batch_of_one_raises_and_keeps_its_statistics():
+    bn = L.BatchNorm()
+    with pytest.raises(ValueError, match=r'BatchNorm: expected more than 1 value per channel '
+                                         r'when training, got x of shape \(1, 3\)'):
+        bn(np.ones((1, 3), dtype=np.float32))
+    assert bn.avg_mean.data is None and bn.avg_var.data is None
+    bn(np.array([[0.0, 1.0, 2.0], [2.0, 3.0, 6.0]], dtype=np.float32))
+    mean, var = bn.avg_mean.data.copy(), bn.avg_var.data.copy()
+    with pytest.raises(ValueError, match='more than 1 value per channel'):
+        bn(np.ones((1, 3), dtype=np.float32))
+    np.testing.assert_array_equal(bn.avg_mean.data, mean)
+    np.testing.assert_array_equal(bn.avg_var.data, var)
+    np.testing.assert_allclose(mean, [0.1, 0.2, 0.4], rtol=1e-6)  # 0.1 * the batch means
+
+
+@pytest.mark.parametrize('ids, shown', [(2, 'got a Python int'), ([0, 1], 'got a Python list'),
+                                        (np.array([0.0, 1.0]), 'got an array of float64')])
+def test_embed_id_says_it_needs_an_integer_array_of_ids(ids, shown):
+    with pytest.raises(TypeError, match=rf'embed_id: x must be an integer ndarray or Variable '
+                                        rf'of ids, {shown}'):
+        L.EmbedID(5, 3)(ids)

@@ -19,7 +19,7 @@ import zerograd
 import zerograd.functions as F
 from zerograd import models, optimizers, utils
 from zerograd.models import (VGG16, BottleneckA, BottleneckB, BuildingBlock, ResNet, ResNet50,
-                             ResNet101, ResNet152, SqueezeNet)
+                             ResNet101, ResNet152, SqueezeNet, MLP)
 
 try:  # the PyTorch comparisons are skipped where it is missing (the NumPy 1.x CI run)
     import torch
@@ -468,3 +468,25 @@ def test_squeezenet_fire_module_concatenates_the_expansions():
 def test_squeezenet_has_no_pretrained_weights():
     with pytest.raises(ValueError, match='no published SqueezeNet weights'):
         SqueezeNet(pretrained=True)
+
+
+# -----------------------------------------------------------------------------
+# MLP's sizes are checked at construction
+# -----------------------------------------------------------------------------
+@pytest.mark.parametrize('sizes, error, message', [
+    ((), ValueError, r'MLP: fc_output_sizes must be non-empty .*got \(\)'),
+    ([], ValueError, r'MLP: fc_output_sizes must be non-empty'),
+    (5, TypeError, r'MLP: fc_output_sizes must be a sequence of layer sizes, .*got 5 \(int\)'),
+    ('10', TypeError, r'MLP: fc_output_sizes must be a sequence'),
+    ((10, 0), ValueError, r'MLP: fc_output_sizes\[1\] must be a positive int, got 0'),
+    ((10, 2.5), TypeError, r'MLP: fc_output_sizes\[1\] must be a positive int, got 2.5'),
+])
+def test_mlp_checks_its_sizes_at_construction(sizes, error, message):
+    with pytest.raises(error, match=message):
+        MLP(sizes)
+
+
+def test_mlp_accepts_any_sequence_of_sizes():
+    model = MLP(np.array([4, 2]))
+    assert model(np.ones((3, 5), dtype=np.float32)).shape == (3, 2)
+    assert MLP(range(1, 3))(np.ones((1, 2), dtype=np.float32)).shape == (1, 2)

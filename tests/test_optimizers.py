@@ -555,3 +555,72 @@ def test_cupy_matches_numpy(cls, kwargs, ref):
                                    rtol=1e-5, atol=1e-6)
     for value in optimizer.state_dict().values():
         assert isinstance(value, np.ndarray)
+
+
+# -----------------------------------------------------------------------------
+# A hyper-parameter set after construction is checked as the constructor checks it
+# -----------------------------------------------------------------------------
+BAD_HYPERPARAMS = [
+    (SGD, 'lr', float('nan')), (SGD, 'lr', 0.0), (SGD, 'lr', float('inf')), (SGD, 'lr', '0.1'),
+    (MomentumSGD, 'lr', -1.0), (MomentumSGD, 'momentum', -1), (MomentumSGD, 'momentum', 1.0),
+    (AdaGrad, 'eps', 0), (AdaGrad, 'lr', True), (AdaDelta, 'rho', float('nan')),
+    (AdaDelta, 'eps', -1e-6), (Adam, 'alpha', float('nan')), (Adam, 'beta1', 1.0),
+    (Adam, 'beta2', -0.1), (Adam, 'eps', None),
+]
+
+
+@pytest.mark.parametrize('cls, name, value', BAD_HYPERPARAMS,
+                         ids=[f'{c.__name__}.{n}={v!r}' for c, n, v in BAD_HYPERPARAMS])
+def test_hyperparameter_set_later_is_checked_like_in_the_constructor(cls, name, value):
+    with pytest.raises((TypeError, ValueError)) as at_construction:
+        cls(**{name: value})
+    optimizer = cls()
+    before = getattr(optimizer, name)
+    with pytest.raises(at_construction.type) as later:
+        setattr(optimizer, name, value)
+    assert str(later.value) == str(at_construction.value)
+    assert str(later.value).startswith(f'{cls.__name__}: {name} must be')
+    assert getattr(optimizer, name) == before  # unchanged
+
+
+def test_nan_learning_rate_set_later_never_reaches_the_weights():
+    layer = Linear(2, in_size=3)
+    optimizer = SGD(lr=0.1).setup(layer)
+    with pytest.raises(ValueError, match='SGD: lr must be a finite number > 0, got nan'):
+        optimizer.lr = float('nan')
+    loss = F.sum(layer(np.ones((1, 3), dtype=np.float32)))
+    loss.backward()
+    optimizer.update()
+    assert np.isfinite(layer.W.data).all()
+
+
+def test_valid_hyperparameter_set_later_is_a_python_float():
+    optimizer = MomentumSGD()
+    optimizer.lr = np.float64(0.5)
+    optimizer.momentum = 0
+    assert type(optimizer.lr) is float and optimizer.lr == 0.5
+    assert type(optimizer.momentum) is float and optimizer.momentum == 0.0
+
+
+def test_adam_lr_is_derived_and_says_to_set_alpha():
+    optimizer = Adam()
+    with pytest.raises(AttributeError, match='Adam: lr is derived .* set alpha instead'):
+        optimizer.lr = 0.1
+
+
+@pytest.mark.parametrize('cls', [SGD, MomentumSGD, AdaGrad, AdaDelta, Adam])
+def test_update_does_not_check_hyperparameters_again(cls, monkeypatch):
+    optimizer = cls()
+    layer = Linear(2, in_size=3)
+    optimizer.setup(layer)
+    calls = []
+    rules = {name: (lambda who, n, v, rule=rule: calls.append(n) or rule(who, n, v))
+             for name, rule in cls._hyperparam_rules.items()}
+    monkeypatch.setattr(cls, '_hyperparam_rules', rules)
+    for _ in range(5):
+        layer.cleargrads()
+        F.sum(layer(np.ones((1, 3), dtype=np.float32))).backward()
+        optimizer.update()
+    assert calls == []
+    setattr(optimizer, cls._hyperparam_names[0], 0.5)  # an assignment goes through the rule
+    assert calls == [cls._hyperparam_names[0]]

@@ -100,9 +100,13 @@ def test_logsumexp_is_stable():
 
 def test_pair_and_conv_sizes():
     assert utils.pair(3) == (3, 3) and utils.pair((2, 5)) == (2, 5)
-    for bad in [(1, 2, 3), 'ab', 1.5, True, (1.0, 2)]:
-        with pytest.raises(ValueError, match='pair: expected an int or a pair of ints'):
+    # Anything but an int or a pair of ints is a TypeError, as in every layer and function
+    # that takes a pair.
+    for bad in ['ab', 1.5, True, (1.0, 2), (1, True), None, np.float32(2.0), (1, 2, 3), [4],
+                ()]:
+        with pytest.raises(TypeError, match='pair: expected an int or a pair of ints'):
             utils.pair(bad)
+    assert utils.pair(np.int64(2)) == (2, 2) and utils.pair([1, np.int32(3)]) == (1, 3)
     assert utils.get_conv_outsize(4, 3, 1, 1) == 4
     assert utils.get_conv_outsize(15, 3, 2, 0) == 7
     assert utils.get_deconv_outsize(4, 3, 1, 1) == 4
@@ -205,3 +209,17 @@ def test_check_op_catches_a_float64_leak():
 def test_check_op_catches_a_wrong_forward():
     with pytest.raises(OpCheckError, match=r'forward \(float64\) against NumPy'):
         check_op('cos_as_sin', F.cos, np.sin, [(3,)])
+
+
+def test_array_allclose_broadcasts_as_np_allclose_does():
+    # The book's (and DeZero's) array_allclose is np.allclose: its tests compare a grad
+    # with a scalar or a row. Shapes that do not broadcast are simply not close.
+    assert utils.array_allclose(np.ones((2, 3)), 1.0)
+    assert utils.array_allclose(Variable(np.ones((2, 3))), np.ones(3))
+    assert utils.array_allclose(np.array(2.0), Variable(np.full((4, 1), 2.0 + 1e-7)))
+    assert not utils.array_allclose(np.ones((2, 3)), np.array([1.0, 1.0, 1.1]))
+    assert not utils.array_allclose(np.ones((2, 3)), np.ones(2))  # no broadcast: False
+    assert not utils.array_allclose(np.ones(3), np.ones((3, 2)))
+    x = Variable(np.random.rand(10))  # the book's test_sum.py: x.grad against 1
+    F.sum(x).backward()
+    assert utils.array_allclose(x.grad, 1)

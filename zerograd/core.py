@@ -84,6 +84,23 @@ def _is_array(obj: Any) -> bool:
     return isinstance(obj, np.ndarray) or type(obj).__module__.startswith('cupy')
 
 
+# The dtype kinds a Variable may hold: bool, signed and unsigned int, float, complex.
+# Object, string, bytes, void and datetime arrays are not numbers to differentiate
+# (``Variable(np.array([1, 'a'], object)) * 2`` would give ``[2, 'aa']``).
+_NUMERIC_KINDS = 'biufc'
+
+
+def _not_numeric(who: str, dtype: Any, what: str = 'data') -> TypeError:
+    return TypeError(f'{who}: {what} must have a numeric dtype (bool, int, uint, float or '
+                     f'complex), got {dtype}; convert it with .astype(np.float32)')
+
+
+def _no_data(who: str) -> TypeError:
+    """The error for computing with ``Variable(None)``, a Variable that holds no array."""
+    return TypeError(f'{who}: an input is a Variable without data (Variable(None)); give '
+                     'it an array (v.data = np.array(...)) before computing with it')
+
+
 class Variable:
     """A box around an ndarray that remembers how it was computed.
 
@@ -104,7 +121,10 @@ class Variable:
     __array_priority__ = 200
 
     def __init__(self, data: Any, name: str | None = None) -> None:
-        if data is not None and type(data) is not np.ndarray and not _is_array(data):
+        if type(data) is np.ndarray or (data is not None and _is_array(data)):
+            if data.dtype.kind not in _NUMERIC_KINDS:
+                raise _not_numeric('Variable', data.dtype)
+        elif data is not None:
             raise TypeError(f'Variable: data must be an ndarray or None, got {type(data)}; '
                             f'wrap it with np.array({data!r})')
         self.data = data
@@ -131,25 +151,45 @@ class Variable:
     def _label(self) -> str:
         return f' {self.name!r}' if self.name is not None else ''
 
-    # -- array-like properties
+    # -- array-like properties (of Variable(None): an AttributeError that says so, so
+    #    hasattr() stays False, instead of one about NoneType)
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        try:
+            return self.data.shape
+        except AttributeError:
+            raise self._no_data_attribute('shape') from None
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        try:
+            return self.data.ndim
+        except AttributeError:
+            raise self._no_data_attribute('ndim') from None
 
     @property
     def size(self) -> int:
-        return self.data.size
+        try:
+            return self.data.size
+        except AttributeError:
+            raise self._no_data_attribute('size') from None
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        try:
+            return self.data.dtype
+        except AttributeError:
+            raise self._no_data_attribute('dtype') from None
 
     def __len__(self) -> int:
+        if self.data is None:
+            raise TypeError(f'Variable{self._label()}: a Variable without data '
+                            '(Variable(None)) has no length')
         return len(self.data)
+
+    def _no_data_attribute(self, name: str) -> AttributeError:
+        return AttributeError(f'Variable{self._label()}.{name}: a Variable without data '
+                              f'(Variable(None)) has no {name}; give it an array first')
 
     def __repr__(self) -> str:
         if getattr(self, 'data', None) is None:
@@ -198,6 +238,9 @@ class Variable:
             reference cycle (as in any framework), freed by Python's cyclic collector, or at
             once by ``cleargrad()``.
         """
+        if self.data is None:
+            raise TypeError(f'Variable{self._label()}.backward: this Variable has no data '
+                            '(Variable(None)), so there is nothing to differentiate')
         if self._grad is None:
             xp = zerograd.cuda.get_array_module(self.data)
             self._grad = Variable(xp.ones_like(self.data))
@@ -357,6 +400,9 @@ def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
                       f'for input {i} of shape {x.data.shape}')
 
 
+_new_variable = object.__new__  # a Variable whose slots Function.__call__ fills itself
+
+
 class Parameter(Variable):
     """A Variable that an optimizer trains. Ops on Parameters return plain Variables."""
     __slots__ = ()
@@ -391,25 +437,39 @@ class Function:
     generation = 0
 
     def __call__(self, *inputs: Any) -> Variable | list[Variable]:
-        if len(inputs) == 1:  # one input, the common case: no list comprehensions
-            x = inputs[0]
-            if not isinstance(x, Variable):
-                x = Variable(as_array(x))
-            inputs = [x]
-            ys = self.forward(x.data)
-        elif len(inputs) == 2:  # two inputs: x * y in every backward of a chain
-            x0, x1 = inputs
-            if not isinstance(x0, Variable):
-                x0 = Variable(as_array(x0))
-            if not isinstance(x1, Variable):
-                x1 = Variable(as_array(x1))
-            inputs = [x0, x1]
-            ys = self.forward(x0.data, x1.data)
-        else:
-            inputs = [x if isinstance(x, Variable) else Variable(as_array(x)) for x in inputs]
-            ys = self.forward(*[x.data for x in inputs])
+        try:  # free unless raised (Python 3.11+): Variable(None) inputs are found on failure
+            if len(inputs) == 1:  # one input, the common case: no list comprehensions
+                x = inputs[0]
+                if not isinstance(x, Variable):
+                    x = Variable(as_array(x))
+                inputs = [x]
+                ys = self.forward(x.data)
+            elif len(inputs) == 2:  # two inputs: x * y in every backward of a chain
+                x0, x1 = inputs
+                if not isinstance(x0, Variable):
+                    x0 = Variable(as_array(x0))
+                if not isinstance(x1, Variable):
+                    x1 = Variable(as_array(x1))
+                inputs = [x0, x1]
+                ys = self.forward(x0.data, x1.data)
+            else:
+                inputs = [x if isinstance(x, Variable) else Variable(as_array(x))
+                          for x in inputs]
+                ys = self.forward(*[x.data for x in inputs])
+        except Exception:
+            _explain_failure(self, inputs)
+            raise
         if type(ys) is not tuple:  # one output, the common case, without the lists
-            y = Variable(ys if type(ys) is np.ndarray else as_array(ys))
+            if type(ys) is np.ndarray:
+                # Variable(ys) without __init__'s dtype check: forward computed ys from
+                # numeric inputs, so it is numeric (this runs for every op: a check and
+                # a call fewer per op).
+                y = _new_variable(Variable)
+                y.data = ys
+                y.name = None
+                y._grad = None
+            else:  # a NumPy scalar, a CuPy array, or a mistake: checked
+                y = Variable(as_array(ys))
             if _config.enable_backprop:
                 generation = (inputs[0].generation if len(inputs) == 1
                               else max([x.generation for x in inputs]))
@@ -418,6 +478,9 @@ class Function:
                 y.generation = generation + 1
                 self.inputs = inputs
                 self.outputs = [weakref.ref(y)]
+            else:
+                y.creator = None
+                y.generation = 0
             return y
         outputs = [Variable(as_array(y)) for y in ys]
 
@@ -438,6 +501,20 @@ class Function:
         raise NotImplementedError(f'{type(self).__name__}.backward is not written')
 
 
+def _explain_failure(f: Function, inputs: Any) -> None:
+    """Called when ``f(*inputs)`` raised: raise a clearer error naming f when an input is
+    a Variable without data or an array that is not numeric; else return (the original
+    error goes on)."""
+    name = type(f).__name__
+    for x in inputs:
+        data = x.data if isinstance(x, Variable) else x
+        if data is None:
+            raise _no_data(name) from None
+        dtype = getattr(data, 'dtype', None)
+        if isinstance(dtype, np.dtype) and dtype.kind not in _NUMERIC_KINDS:
+            raise _not_numeric(name, dtype, 'inputs') from None
+
+
 # =============================================================================
 # Arithmetic
 # =============================================================================
@@ -450,22 +527,29 @@ _SCALAR_KINDS = {bool: 0, int: 1, float: 2, complex: 3}
 _DTYPE_KINDS = {'b': 0, 'u': 1, 'i': 1, 'f': 2, 'c': 3}
 
 
-def _as_constant(c: Any, x: Variable) -> Any:
+def _as_constant(c: Any, x: Variable, op: str) -> Any:
     """The constant operand of ``x (op) c`` as an array.
 
     A Python or NumPy scalar takes x's dtype when it fits in x's kind (an int or a float
     with a float32 x gives float32), so a scalar never widens float32 to float64, on
     NumPy 1.x and 2.x alike. Arrays pass through and keep NumPy's promotion rules.
+    op names the operation in errors.
     """
+    data = x.data
+    if data is None:
+        raise _no_data(op)
     kind = _SCALAR_KINDS.get(type(c))  # a Python scalar, the common case, first
     if kind is None:
         if type(c) is np.ndarray or _is_array(c):
+            if c.dtype.kind not in _NUMERIC_KINDS:  # an object or string array operand
+                raise _not_numeric(op, c.dtype, 'operands')
             return c
         if not isinstance(c, np.generic):
-            raise TypeError(f'unsupported operand of type {type(c).__name__} for a '
-                            f'Variable of dtype {x.data.dtype}')
+            raise TypeError(f'{op}: unsupported operand of type {type(c).__name__} for a '
+                            f'Variable of dtype {data.dtype}')
         kind = _DTYPE_KINDS.get(c.dtype.kind)
-    data = x.data
+        if kind is None:
+            raise _not_numeric(op, c.dtype, 'operands')
     xp = np if type(data) is np.ndarray else zerograd.cuda.get_array_module(data)
     if kind <= _DTYPE_KINDS.get(data.dtype.kind, -1):
         if xp is not np:  # a NumPy scalar of x's dtype: no host-to-GPU copy for every op
@@ -697,9 +781,9 @@ def add(x0: Any, x1: Any) -> Variable:
     if not isinstance(x1, Variable):
         if not isinstance(x0, Variable):
             x0 = Variable(as_array(x0))
-        return AddConstant(_as_constant(x1, x0))(x0)
+        return AddConstant(_as_constant(x1, x0, 'add'))(x0)
     if not isinstance(x0, Variable):
-        f = AddConstant(_as_constant(x0, x1))
+        f = AddConstant(_as_constant(x0, x1, 'add'))
         f.constant_first = True
         return f(x1)
     return Add()(x0, x1)
@@ -710,9 +794,9 @@ def sub(x0: Any, x1: Any) -> Variable:
     if not isinstance(x1, Variable):
         if not isinstance(x0, Variable):
             x0 = Variable(as_array(x0))
-        return SubConstant(_as_constant(x1, x0))(x0)
+        return SubConstant(_as_constant(x1, x0, 'sub'))(x0)
     if not isinstance(x0, Variable):
-        return SubFromConstant(_as_constant(x0, x1))(x1)
+        return SubFromConstant(_as_constant(x0, x1, 'sub'))(x1)
     return Sub()(x0, x1)
 
 
@@ -726,9 +810,9 @@ def mul(x0: Any, x1: Any) -> Variable:
     if not isinstance(x1, Variable):
         if not isinstance(x0, Variable):
             x0 = Variable(as_array(x0))
-        return MulConstant(_as_constant(x1, x0))(x0)
+        return MulConstant(_as_constant(x1, x0, 'mul'))(x0)
     if not isinstance(x0, Variable):
-        f = MulConstant(_as_constant(x0, x1))
+        f = MulConstant(_as_constant(x0, x1, 'mul'))
         f.constant_first = True
         return f(x1)
     return Mul()(x0, x1)
@@ -739,9 +823,9 @@ def div(x0: Any, x1: Any) -> Variable:
     if not isinstance(x1, Variable):
         if not isinstance(x0, Variable):
             x0 = Variable(as_array(x0))
-        return DivConstant(_as_constant(x1, x0))(x0)
+        return DivConstant(_as_constant(x1, x0, 'div'))(x0)
     if not isinstance(x0, Variable):
-        return DivFromConstant(_as_constant(x0, x1))(x1)
+        return DivFromConstant(_as_constant(x0, x1, 'div'))(x1)
     return Div()(x0, x1)
 
 
@@ -760,9 +844,9 @@ def pow(x: Any, c: Any) -> Variable:
     if not isinstance(c, Variable):
         if not isinstance(x, Variable):
             x = Variable(as_array(x))
-        return Pow(_as_constant(c, x))(x)
+        return Pow(_as_constant(c, x, 'pow'))(x)
     if not isinstance(x, Variable):
-        return ConstantPow(_as_constant(x, c))(c)
+        return ConstantPow(_as_constant(x, c, 'pow'))(c)
     return PowVariable()(x, c)
 
 

@@ -161,14 +161,46 @@ class DataLoader:
                 if not isinstance(example, (tuple, list)) or len(example) != 2:
                     raise TypeError(f'{type(self).__name__}: dataset[i] must be an (x, t) '
                                     f'pair, got {type(example).__name__}')
-            x = np.array([example[0] for example in batch])
+            x = self._stack('x', [example[0] for example in batch], batch_index)
             labels = [example[1] for example in batch]
             # An unlabelled dataset gives t = None (as Dataset does), not an array of Nones.
-            t = None if all(label is None for label in labels) else np.array(labels)
+            t = None if all(label is None for label in labels) else \
+                self._stack('t', labels, batch_index)
         if self.gpu:
             x = cuda.as_cupy(x)
             t = None if t is None else cuda.as_cupy(t)
         return x, t
+
+
+    def _stack(self, name: str, items: list, batch_index: np.ndarray) -> np.ndarray:
+        """items (one per example) stacked into one array; examples of different shapes
+        are a ValueError naming the dataset indices and their shapes (not NumPy's
+        "inhomogeneous shape" error)."""
+        try:
+            return np.array(items)
+        except ValueError:
+            shapes = [_shape_of(item) for item in items]
+            if len(set(shapes)) == 1:  # one shape: NumPy's reason is another one
+                raise
+            first = shapes[0]
+            odd = next(i for i, shape in enumerate(shapes) if shape != first)
+            listing = ', '.join(f'{int(index)}: {shape}' for index, shape
+                                in zip(batch_index[:8], shapes[:8]))
+            more = ', ...' if len(items) > 8 else ''
+            raise ValueError(
+                f'{type(self).__name__}: the examples of one batch must have one shape to be '
+                f'stacked, but {name} of dataset[{int(batch_index[0])}] has shape {first} and '
+                f'{name} of dataset[{int(batch_index[odd])}] has {shapes[odd]} ({name} shapes '
+                f'by dataset index: {listing}{more}); pad or resize them in a transform, or '
+                'use batch_size=1') from None
+
+
+def _shape_of(item: Any) -> tuple | str:
+    """The shape item would have as an array, or 'ragged' (a nested list of unequal rows)."""
+    try:
+        return np.shape(item)
+    except ValueError:
+        return 'ragged'
 
 
 class SeqDataLoader(DataLoader):

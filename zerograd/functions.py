@@ -3,6 +3,17 @@
 Each op is a Function subclass (``forward`` on arrays, ``backward`` on Variables with the
 functions of this module, so every backward can be differentiated again) and a lowercase
 wrapper that checks its arguments and takes shortcuts.
+
+The dtype rule of functions that compute in floating point (``exp, log, sin, cos, tanh,
+sqrt, sigmoid, leaky_relu, softmax, log_softmax``, the losses, ``dropout``, ``batch_norm``,
+``lstm_cell``): a bool or integer input is computed in float64, NumPy's default float (what
+the book's code got for its int64 arrays, e.g. step 37's ``F.sin`` of ``[[1, 2, 3], [4, 5,
+6]]``; PyTorch does the same with its default float), never in float16; the input's
+gradient is float64 too. Float inputs keep their dtype (float32 stays float32). Complex
+inputs are accepted by the elementwise ones; softmax, the losses and the normalisations
+need real numbers (TypeError). Functions that stay exact on integers (``+``, ``*``,
+``relu``, ``abs``, ``square``, ``sum``, ``matmul``, ...) keep the input's dtype, as NumPy
+does. The rule lives in one place, ``_floating``.
 """
 from __future__ import annotations
 
@@ -14,12 +25,47 @@ import numpy as np
 from zerograd import utils
 from zerograd.core import (Config, Function, Variable, as_array, as_variable,  # noqa: F401
                            add, sub, rsub, mul, div, rdiv, neg, pow)
+from zerograd.core import _NUMERIC_KINDS, _no_data, _not_numeric
 from zerograd.cuda import get_array_module, scatter_add
 
 
 def _data(x: Any) -> Any:
     """The array inside x (a Variable or an array)."""
     return x.data if isinstance(x, Variable) else x
+
+
+# =============================================================================
+# The dtype rule of the float functions (see the module docstring)
+# =============================================================================
+class _ToFloat(Function):
+    """y = x (bool or integer) as float64; the gradient passes through as it is, so the
+    input gets a float gradient (as the engine gives every integer input)."""
+
+    def forward(self, x):
+        return x.astype(np.float64)
+
+    def backward(self, gy):
+        return gy
+
+
+def _floating(op: str, x: Any, real: bool = False) -> Variable:
+    """x as a Variable that a float function computes on: float (and complex unless
+    ``real``) as it is, bool and integer as float64; anything else a TypeError naming op."""
+    if not isinstance(x, Variable):
+        data = as_array(x)
+        dtype = getattr(data, 'dtype', None)
+        if isinstance(dtype, np.dtype) and dtype.kind not in _NUMERIC_KINDS:
+            raise _not_numeric(op, dtype, 'x')
+        x = Variable(data)
+    elif x.data is None:
+        raise _no_data(op)
+    kind = x.data.dtype.kind
+    if kind == 'f' or (kind == 'c' and not real):
+        return x
+    if kind in 'biu':
+        return _ToFloat()(x)
+    raise TypeError(f'{op}: x must hold real numbers, got {x.data.dtype} (take the real part '
+                    'or the magnitude first)')
 
 
 # =============================================================================
@@ -37,8 +83,8 @@ class Sin(Function):
 
 
 def sin(x: Any) -> Variable:
-    """Sine, elementwise. x: any shape."""
-    return Sin()(x)
+    """Sine, elementwise. x: any shape (bool/int: computed in float64, the module's rule)."""
+    return Sin()(_floating('sin', x))
 
 
 class Cos(Function):
@@ -53,8 +99,8 @@ class Cos(Function):
 
 
 def cos(x: Any) -> Variable:
-    """Cosine, elementwise. x: any shape."""
-    return Cos()(x)
+    """Cosine, elementwise. x: any shape (bool/int: computed in float64)."""
+    return Cos()(_floating('cos', x))
 
 
 class Tanh(Function):
@@ -82,8 +128,8 @@ class TanhGrad(Function):
 
 
 def tanh(x: Any) -> Variable:
-    """Hyperbolic tangent, elementwise. x: any shape."""
-    return Tanh()(x)
+    """Hyperbolic tangent, elementwise. x: any shape (bool/int: computed in float64)."""
+    return Tanh()(_floating('tanh', x))
 
 
 class Exp(Function):
@@ -98,8 +144,8 @@ class Exp(Function):
 
 
 def exp(x: Any) -> Variable:
-    """e ** x, elementwise. x: any shape."""
-    return Exp()(x)
+    """e ** x, elementwise. x: any shape (bool/int: computed in float64)."""
+    return Exp()(_floating('exp', x))
 
 
 class Log(Function):
@@ -114,8 +160,9 @@ class Log(Function):
 
 
 def log(x: Any) -> Variable:
-    """Natural logarithm, elementwise. x: any shape, positive."""
-    return Log()(x)
+    """Natural logarithm, elementwise. x: any shape, positive (bool/int: computed in
+    float64)."""
+    return Log()(_floating('log', x))
 
 
 class Square(Function):
@@ -146,8 +193,9 @@ class Sqrt(Function):
 
 
 def sqrt(x: Any) -> Variable:
-    """Square root, elementwise. x: any shape, non-negative (the gradient at 0 is inf)."""
-    return Sqrt()(x)
+    """Square root, elementwise. x: any shape, non-negative (the gradient at 0 is inf;
+    bool/int: computed in float64)."""
+    return Sqrt()(_floating('sqrt', x))
 
 
 class Abs(Function):
@@ -182,11 +230,16 @@ class Cast(Function):
 
 
 def cast(x: Any, dtype: Any) -> Variable:
-    """x converted to ``dtype``; the gradient is converted back to x's dtype."""
+    """x converted to ``dtype`` (a numeric one: bool, int, uint, float, complex); the
+    gradient is converted back to x's dtype."""
     x = as_variable(x)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f'cast: dtype must be numeric (bool, int, uint, float or complex), '
+                        f'got {dtype}')
     if x.dtype == dtype:
         return x
-    return Cast(np.dtype(dtype))(x)
+    return Cast(dtype)(x)
 
 
 # =============================================================================
@@ -591,13 +644,15 @@ class SigmoidGrad(Function):
 
 
 def sigmoid(x: Any) -> Variable:
-    """1 / (1 + exp(-x)), elementwise, without overflow warnings. x: any shape."""
-    return Sigmoid()(x)
+    """1 / (1 + exp(-x)), elementwise, without overflow warnings. x: any shape (bool/int:
+    computed in float64)."""
+    return Sigmoid()(_floating('sigmoid', x))
 
 
 def sigmoid_simple(x: Any) -> Variable:
-    """The book's composed sigmoid, 1 / (1 + exp(-x)): the oracle of ``sigmoid``."""
-    x = as_variable(x)
+    """The book's composed sigmoid, 1 / (1 + exp(-x)): the oracle of ``sigmoid``
+    (bool/int: computed in float64, before -x could wrap around)."""
+    x = _floating('sigmoid_simple', x)
     return 1 / (1 + exp(-x))
 
 
@@ -635,8 +690,8 @@ class LeakyReLU(Function):
 
 
 def leaky_relu(x: Any, slope: float = 0.2) -> Variable:
-    """x where x > 0, else slope x. x: any shape."""
-    return LeakyReLU(slope)(x)
+    """x where x > 0, else slope x. x: any shape (bool/int: computed in float64)."""
+    return LeakyReLU(slope)(_floating('leaky_relu', x))
 
 
 class Clip(Function):
@@ -788,12 +843,6 @@ def linear_simple(x: Any, W: Any, b: Any = None) -> Variable:
 # =============================================================================
 # Softmax and losses
 # =============================================================================
-def _check_float(op: str, x: Variable) -> None:
-    if x.dtype.kind != 'f':
-        raise TypeError(f'{op}: x must be floating point, got {x.dtype} (convert it with '
-                        "x.astype(np.float32) or transforms.AsType)")
-
-
 def _check_batch(op: str, x: Variable) -> None:
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f'{op}: x must hold a non-empty batch, got shape {x.shape}')
@@ -824,15 +873,15 @@ def _check_axis(op: str, x: Variable, axis: int) -> int:
 
 
 def softmax(x: Any, axis: int = 1) -> Variable:
-    """exp(x) / sum(exp(x)) along ``axis``, computed without overflow."""
-    x = as_variable(x)
-    _check_float('softmax', x)
+    """exp(x) / sum(exp(x)) along ``axis``, computed without overflow. x: real (bool/int:
+    computed in float64)."""
+    x = _floating('softmax', x, real=True)
     return Softmax(_check_axis('softmax', x, axis))(x)
 
 
 def softmax_simple(x: Any, axis: int = 1) -> Variable:
-    """The book's composed softmax: the oracle of ``softmax``."""
-    x = as_variable(x)
+    """The book's composed softmax: the oracle of ``softmax`` (bool/int: float64)."""
+    x = _floating('softmax_simple', x, real=True)
     y = exp(x)
     sum_y = sum(y, axis=axis, keepdims=True)
     return y / sum_y
@@ -863,9 +912,9 @@ class LogSoftmax(Function):
 
 
 def log_softmax(x: Any, axis: int = 1) -> Variable:
-    """log(softmax(x)) along ``axis``, by log-sum-exp (no log(0))."""
-    x = as_variable(x)
-    _check_float('log_softmax', x)
+    """log(softmax(x)) along ``axis``, by log-sum-exp (no log(0)). x: real (bool/int:
+    computed in float64)."""
+    x = _floating('log_softmax', x, real=True)
     return LogSoftmax(_check_axis('log_softmax', x, axis))(x)
 
 
@@ -920,20 +969,25 @@ def mean_squared_error_simple(x0: Any, x1: Any) -> Variable:
 
 def _check_labels(op: str, x: Variable, t: Any) -> np.ndarray:
     """Integer class ids of shape (N,) in [0, C) for scores x of shape (N, C)."""
-    t = t.data if isinstance(t, Variable) else t
     if x.ndim != 2:
         raise ValueError(f'{op}: x must be scores of shape (N, C), got {x.shape}')
-    _check_float(op, x)
     _check_batch(op, x)
+    return _check_class_ids(op, t, x.shape[0], x.shape[1])
+
+
+def _check_class_ids(op: str, t: Any, N: int, C: int) -> np.ndarray:
+    """t (array or Variable) as an array of N integer class ids in [0, C): the one check
+    of the losses and ``accuracy``."""
+    t = t.data if isinstance(t, Variable) else t
     if not hasattr(t, 'dtype') or t.dtype.kind not in 'iu':
         kind = getattr(t, 'dtype', type(t).__name__)
         raise ValueError(f'{op}: t must hold integer class ids of shape (N,), got {kind} '
                          f'{getattr(t, "shape", "")}')
-    if t.shape != (x.shape[0],):
+    if t.shape != (N,):
         raise ValueError(f'{op}: t must hold integer class ids of shape (N,) = '
-                         f'({x.shape[0]},), got {t.dtype} {t.shape}')
-    if t.size and (int(t.min()) < 0 or int(t.max()) >= x.shape[1]):
-        raise ValueError(f'{op}: class ids must be in [0, {x.shape[1]}), got values from '
+                         f'({N},), got {t.dtype} {t.shape}')
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= C):
+        raise ValueError(f'{op}: class ids must be in [0, {C}), got values from '
                          f'{int(t.min())} to {int(t.max())}')
     return t
 
@@ -959,14 +1013,14 @@ class SoftmaxCrossEntropy(Function):
 
 def softmax_cross_entropy(x: Any, t: Any) -> Variable:
     """Mean over the batch of -log softmax(x)[t]. x: (N, C) scores, t: (N,) int ids."""
-    x = as_variable(x)
+    x = _floating('softmax_cross_entropy', x, real=True)
     t = _check_labels('softmax_cross_entropy', x, t)
     return SoftmaxCrossEntropy()(x, t)
 
 
 def softmax_cross_entropy_simple(x: Any, t: Any) -> Variable:
     """The book's composed softmax cross-entropy (softmax, clip, log, pick, mean)."""
-    x = as_variable(x)
+    x = _floating('softmax_cross_entropy_simple', x, real=True)
     t = _check_labels('softmax_cross_entropy_simple', x, t)
     N = x.shape[0]
     p = softmax(x)
@@ -977,16 +1031,31 @@ def softmax_cross_entropy_simple(x: Any, t: Any) -> Variable:
 
 
 def _binary_labels(op: str, x: Variable, t: Any) -> Any:
+    """Targets t in [0, 1] of x's shape (or (N,) for x (N, 1)), as an array in x's dtype."""
     t = t.data if isinstance(t, Variable) else t
     if not hasattr(t, 'shape'):  # a list or a scalar: an array on x's device
         t = get_array_module(x.data).asarray(t)
+    if t.dtype.kind not in 'biuf':
+        raise TypeError(f'{op}: t must hold real targets in [0, 1], got {t.dtype}')
     if t.shape != x.shape:
         if x.ndim == 2 and x.shape[1] == 1 and t.shape == (x.shape[0],):
             t = t.reshape(x.shape)  # (N,) labels for (N, 1) scores, as the book allows
         else:
             raise ValueError(f'{op}: t must have the shape of x {x.shape} (or (N,) for '
                              f'scores of shape (N, 1)), got {t.shape}')
+    _check_unit_interval(op, 't', t, 'targets')
     return t.astype(x.dtype)
+
+
+def _check_unit_interval(op: str, name: str, a: Any, what: str) -> None:
+    """Every value of the array a in [0, 1] (NaN is not), else ValueError naming op, the
+    argument and the offending minimum and maximum."""
+    if a.size == 0:
+        return
+    low, high = float(a.min()), float(a.max())  # NaN propagates into both
+    if not (0.0 <= low and high <= 1.0):
+        raise ValueError(f'{op}: {name} must hold {what} in [0, 1], got values from {low} '
+                         f'to {high}')
 
 
 class SigmoidCrossEntropy(Function):
@@ -1006,9 +1075,9 @@ class SigmoidCrossEntropy(Function):
 def sigmoid_cross_entropy(x: Any, t: Any) -> Variable:
     """Binary cross-entropy of sigmoid(x) against 0/1 labels t, summed and divided by
     len(x) (the book's normalisation), computed from the scores x without overflow.
-    x: (N, ...) scores; t: labels of x's shape, or (N,) for x of shape (N, 1)."""
-    x = as_variable(x)
-    _check_float('sigmoid_cross_entropy', x)
+    x: (N, ...) real scores (bool/int: float64); t: targets in [0, 1] of x's shape, or (N,)
+    for x of shape (N, 1)."""
+    x = _floating('sigmoid_cross_entropy', x, real=True)
     _check_batch('sigmoid_cross_entropy', x)
     t = _binary_labels('sigmoid_cross_entropy', x, t)
     return SigmoidCrossEntropy()(x, t)
@@ -1016,10 +1085,12 @@ def sigmoid_cross_entropy(x: Any, t: Any) -> Variable:
 
 def binary_cross_entropy(p: Any, t: Any) -> Variable:
     """-(t log p + (1 - t) log(1 - p)), summed and divided by len(p), for probabilities p;
-    p is clipped away from 0 and 1 (by the dtype's resolution) so no log(0) occurs."""
-    p = as_variable(p)
+    p is clipped away from 0 and 1 (by the dtype's resolution) so no log(0) occurs.
+    p: (N, ...) probabilities in [0, 1] (bool/int: float64); t: targets in [0, 1] of p's
+    shape, or (N,) for p of shape (N, 1)."""
+    p = _floating('binary_cross_entropy', p, real=True)
+    _check_unit_interval('binary_cross_entropy', 'p', p.data, 'probabilities')
     t = _binary_labels('binary_cross_entropy', p, t)
-    _check_float('binary_cross_entropy', p)
     _check_batch('binary_cross_entropy', p)
     eps = builtins.max(float(np.finfo(p.dtype).eps), 1e-15)  # 1 - eps must not round to 1
     p = clip(p, eps, 1 - eps)
@@ -1028,13 +1099,15 @@ def binary_cross_entropy(p: Any, t: Any) -> Variable:
 
 
 def accuracy(y: Any, t: Any) -> Variable:
-    """Fraction of rows of y (N, C) whose largest score is at the label t (N,).
+    """Fraction of rows of y (N, C) whose largest score is at the label t (N,), integer
+    class ids in [0, C) as ``softmax_cross_entropy`` requires.
     A Variable with no creator (not differentiable)."""
     y = y.data if isinstance(y, Variable) else y
     t = t.data if isinstance(t, Variable) else t
     if y.ndim != 2 or t.shape != (len(y),) or len(y) == 0:
         raise ValueError(f'accuracy: y must be scores of shape (N, C) with N > 0 and t labels '
                          f'of shape (N,), got {y.shape} and {t.shape}')
+    t = _check_class_ids('accuracy', t, y.shape[0], y.shape[1])  # as the losses check t
     pred = y.argmax(axis=1)
     result = (pred == t).mean()
     return Variable(as_array(result))
@@ -1107,9 +1180,8 @@ def lstm_cell(c_prev: Any, af: Any, ai: Any, ao: Any, au: Any) -> tuple[Variable
     Two ops (``LSTMState``, ``LSTMOutput``) instead of nine; c is h's input, as when
     composed, so ``unchain_backward`` cuts the same graph. ``layers.LSTM`` uses it from
     the second step on."""
-    args = [as_variable(a) for a in (c_prev, af, ai, ao, au)]
+    args = [_floating('lstm_cell', a, real=True) for a in (c_prev, af, ai, ao, au)]
     for name, a in zip(('c_prev', 'af', 'ai', 'ao', 'au'), args):
-        _check_float('lstm_cell', a)
         if a.shape != args[0].shape:
             raise ValueError(f'lstm_cell: {name} must have the shape of c_prev '
                              f'{args[0].shape}, got {a.shape}')
@@ -1127,8 +1199,7 @@ def dropout(x: Any, dropout_ratio: float = 0.5) -> Variable:
     from NumPy's global generator as the book does (``rand(*x.shape) > ratio``)."""
     if not 0.0 <= dropout_ratio < 1.0:
         raise ValueError(f'dropout: dropout_ratio must be in [0, 1), got {dropout_ratio}')
-    x = as_variable(x)
-    _check_float('dropout', x)
+    x = _floating('dropout', x, real=True)
     if not Config.train:
         return x
     xp = get_array_module(x.data)
@@ -1209,13 +1280,11 @@ class BatchNorm(Function):
 
 def batch_norm(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, decay: float = 0.9,
                eps: float = 2e-5) -> Variable:
-    """Batch normalisation. x: (N, C) or (N, C, H, W); gamma, beta, mean, var: (C,).
-    ``mean`` and ``var`` are arrays updated in place in training."""
-    x = as_variable(x)
-    if x.ndim not in (2, 4):
-        raise ValueError(f'batch_norm: x must be (N, C) or (N, C, H, W), got {x.shape}')
-    if x.size == 0:
-        raise ValueError(f'batch_norm: x of shape {x.shape} is empty: no statistics to take')
+    """Batch normalisation. x: (N, C) or (N, C, H, W), real (bool/int: float64); gamma,
+    beta, mean, var: (C,). ``mean`` and ``var`` are arrays updated in place in training,
+    which needs more than one value per channel (N H W > 1), as in PyTorch."""
+    x = _floating('batch_norm', x, real=True)
+    _check_batch_norm_x('batch_norm', x)
     C = x.shape[1]
     for name, value in (('gamma', gamma), ('beta', beta), ('mean', mean), ('var', var)):
         if _data(value).shape != (C,):
@@ -1227,11 +1296,29 @@ def batch_norm(x: Any, gamma: Any, beta: Any, mean: Any, var: Any, decay: float 
 batch_nrom = batch_norm  # the book's spelling
 
 
+def _check_batch_norm_x(op: str, x: Any) -> None:
+    """x (N, C) or (N, C, H, W), non-empty, and in training more than one value per channel:
+    the variance of one value is 0, so the output would be all zeros (beta) and the running
+    variance would be corrupted. Nothing is changed before this check."""
+    if x.ndim not in (2, 4):
+        raise ValueError(f'{op}: x must be (N, C) or (N, C, H, W), got {x.shape}')
+    if x.size == 0:
+        raise ValueError(f'{op}: x of shape {x.shape} is empty: no statistics to take')
+    if Config.train and x.size // x.shape[1] == 1:
+        raise ValueError(f'{op}: expected more than 1 value per channel when training, got '
+                         f'x of shape {x.shape} (use a batch of 2 or more, or test_mode())')
+
+
 def embed_id(x: Any, W: Any) -> Variable:
-    """Rows of W (V, D) picked by the integer ids x (any shape) -> x.shape + (D,)."""
+    """Rows of W (V, D) picked by the integer ids x (an integer ndarray or Variable, any
+    shape) -> x.shape + (D,)."""
     ids = _data(x)
-    if not hasattr(ids, 'dtype') or ids.dtype.kind not in 'iu':
-        raise ValueError(f'embed_id: x must hold integer ids, got {getattr(ids, "dtype", type(ids))}')
+    if not hasattr(ids, 'dtype'):
+        raise TypeError(f'embed_id: x must be an integer ndarray or Variable of ids, got a '
+                        f'Python {type(ids).__name__}; wrap it with np.array(...)')
+    if ids.dtype.kind not in 'iu':
+        raise TypeError(f'embed_id: x must be an integer ndarray or Variable of ids, got an '
+                        f'array of {ids.dtype}')
     V = _data(W).shape[0]
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):
         raise ValueError(f'embed_id: ids must be in [0, {V}) for W of shape {_data(W).shape}, '

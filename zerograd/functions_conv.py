@@ -58,16 +58,17 @@ from zerograd.functions import linear, max, reshape, sum, transpose
 # =============================================================================
 # Argument checks
 # =============================================================================
-Pair = tuple  # (height, width)
+Pair = tuple[int, int]  # (height, width)
 
 
 def _pair(op: str, name: str, value: Any) -> Pair:
-    """``utils.pair`` with an error that names the op and the argument."""
+    """``utils.pair`` with its TypeError naming the op and the argument. The conv layers
+    use it too, so the same mistake gets the same error everywhere."""
     try:
         return utils.pair(value)
-    except ValueError:
-        raise ValueError(f'{op}: {name} must be an int or a pair of ints, '
-                         f'got {value!r}') from None
+    except TypeError:
+        raise TypeError(f'{op}: {name} must be an int or a pair of ints, '
+                        f'got {value!r}') from None
 
 
 def _window_args(op: str, kernel_size: Any, stride: Any, pad: Any) -> tuple[Pair, Pair, Pair]:

@@ -18,6 +18,7 @@ import numpy as np
 import zerograd.functions as F
 from zerograd import cuda
 from zerograd.core import Parameter, Variable
+from zerograd.functions_conv import _pair, _window_args
 
 
 def _weak(obj: Any) -> Any:
@@ -530,6 +531,21 @@ def read_npz(path: str, who: str,
 # =============================================================================
 # Layers
 # =============================================================================
+def _check_size(owner: str, name: str, value: Any, optional: bool = False) -> int | None:
+    """A layer size (out_size, in_channels, ...): a positive int (None too when
+    ``optional``). The wrong type (bool, float, str) is a TypeError, a wrong value (0, -1)
+    a ValueError, both naming the layer, the argument and the value."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        kind = 'a positive int or None' if optional else 'a positive int'
+        raise TypeError(f'{owner}: {name} must be {kind}, got {value!r} '
+                        f'({type(value).__name__})')
+    if value <= 0:
+        raise ValueError(f'{owner}: {name} must be a positive int, got {value}')
+    return int(value)
+
+
 def _follow(param: Parameter | None, lead: Parameter) -> None:
     """Move param to lead's device. A lazy W is created on its first input's device; the
     bias, created on the CPU with the layer, follows it there, so a layer fed GPU data
@@ -554,8 +570,8 @@ class Linear(Layer):
     def __init__(self, out_size: int, nobias: bool = False, dtype: Any = np.float32,
                  in_size: int | None = None) -> None:
         super().__init__()
-        self.in_size = in_size
-        self.out_size = out_size
+        self.in_size = _check_size('Linear', 'in_size', in_size, optional=True)
+        self.out_size = _check_size('Linear', 'out_size', out_size)
         self.dtype = np.dtype(dtype)
         self.W = Parameter(None, name='W')
         if in_size is not None:
@@ -618,6 +634,14 @@ class BatchNorm(Layer):
         return {name: ParamSpec(('C',)) for name in ('avg_mean', 'avg_var', 'gamma', 'beta')}
 
     def forward(self, x: Any) -> Variable:
+        if not isinstance(x, Variable) and not cuda._is_cupy_array(x) \
+                and not isinstance(x, np.ndarray):
+            raise TypeError(f'BatchNorm: x must be an ndarray or a Variable, got '
+                            f'{type(x).__name__}')
+        if x.dtype.kind != 'f':  # its parameters take x's dtype: they must be floats
+            raise TypeError(f'BatchNorm: x must be floating point, got {x.dtype} (convert '
+                            'it with x.astype(np.float32) or transforms.AsType)')
+        F._check_batch_norm_x('BatchNorm', x)  # before any statistic is created or changed
         self._init_params(x)
         return F.batch_norm(x, self.gamma, self.beta, self.avg_mean.data, self.avg_var.data)
 
@@ -628,6 +652,8 @@ class EmbedID(Layer):
 
     def __init__(self, in_size: int, out_size: int) -> None:
         super().__init__()
+        _check_size('EmbedID', 'in_size', in_size)
+        _check_size('EmbedID', 'out_size', out_size)
         self.W = Parameter(np.random.randn(in_size, out_size).astype(np.float32), name='W')
 
     def forward(self, x: Any) -> Variable:
@@ -637,17 +663,6 @@ class EmbedID(Layer):
 # =============================================================================
 # Convolution layers
 # =============================================================================
-def _pair(owner: str, name: str, value: Any) -> tuple[int, int]:
-    """An int or a pair of ints as a pair (what the conv functions accept)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 \
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-                    for v in value):
-        return int(value[0]), int(value[1])
-    raise TypeError(f'{owner}: {name} must be an int or a pair of ints, got {value!r}')
-
-
 class _ConvBase(Layer):
     """What Conv2d and Deconv2d share: arguments, lazy W, b, input checks.
 
@@ -660,11 +675,12 @@ class _ConvBase(Layer):
                  in_channels: int | None = None) -> None:
         super().__init__()
         owner = type(self).__name__
-        _pair(owner, 'kernel_size', kernel_size)  # fail at construction, not at the first call
-        _pair(owner, 'stride', stride)
-        _pair(owner, 'pad', pad)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
+        # Checked at construction, not at the first call, and by the conv functions' own
+        # check: the same mistake gets the same error (TypeError or ValueError) here and
+        # in F.conv2d.
+        _window_args(owner, kernel_size, stride, pad)
+        self.in_channels = _check_size(owner, 'in_channels', in_channels, optional=True)
+        self.out_channels = _check_size(owner, 'out_channels', out_channels)
         self.kernel_size = kernel_size
         self.stride = stride
         self.pad = pad
@@ -814,7 +830,8 @@ class RNN(Layer):
 
     def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
         super().__init__()
-        self.hidden_size = hidden_size
+        self.hidden_size = _check_size('RNN', 'hidden_size', hidden_size)
+        _check_size('RNN', 'in_size', in_size, optional=True)
         self.x2h = Linear(hidden_size, in_size=in_size)
         # Eager exactly when the book's h2h was (in_size given), so the draw order is the
         # book's; but always with the hidden size as input size (the Fix).
@@ -866,7 +883,8 @@ class LSTM(Layer):
 
     def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
         super().__init__()
-        H, I = hidden_size, in_size
+        H = _check_size('LSTM', 'hidden_size', hidden_size)
+        I = _check_size('LSTM', 'in_size', in_size, optional=True)
         self.hidden_size = hidden_size
         self.x2f = Linear(H, in_size=I)
         self.x2i = Linear(H, in_size=I)

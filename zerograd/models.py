@@ -49,9 +49,23 @@ class MLP(Model):
 
     def __init__(self, fc_output_sizes: Sequence[int], activation: Callable = F.sigmoid) -> None:
         super().__init__()
+        try:
+            if isinstance(fc_output_sizes, (str, bytes)):
+                raise TypeError
+            fc_output_sizes = tuple(fc_output_sizes)
+        except TypeError:
+            raise TypeError(f'MLP: fc_output_sizes must be a sequence of layer sizes, e.g. '
+                            f'(10, 3), got {fc_output_sizes!r} ({type(fc_output_sizes).__name__})'
+                            ) from None
+        if len(fc_output_sizes) == 0:
+            raise ValueError(f'MLP: fc_output_sizes must be non-empty (one size per layer, '
+                             f'e.g. (10, 3)), got {fc_output_sizes!r}')
+        if not callable(activation):
+            raise TypeError(f'MLP: activation must be callable, got {activation!r}')
         self.activation = activation
         self.layers = []
         for i, out_size in enumerate(fc_output_sizes):
+            L._check_size('MLP', f'fc_output_sizes[{i}]', out_size)
             layer = L.Linear(out_size)
             setattr(self, f'l{i}', layer)
             self.layers.append(layer)

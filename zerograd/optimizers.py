@@ -84,11 +84,30 @@ class Optimizer:
     their scalar state in ``_scalar_state`` (e.g. ``('t',)``), the states that cannot be
     negative in ``_non_negative_state`` (e.g. ``('v',)``) and their hyper-parameters in
     ``_hyperparam_names``; ``state_dict``/``load_state_dict`` and checkpoints use these.
+
+    ``_hyperparam_rules`` maps each hyper-parameter to its check (``_positive``,
+    ``_unit_interval``, ...): every assignment, in ``__init__`` or later
+    (``optimizer.lr = 0.1``, a checkpoint's values), goes through it, so a NaN or
+    out-of-range value is refused with the same message either way. ``update()`` only
+    reads them: the check costs nothing per step.
     """
     _state_attrs: dict[str, str] = {}
     _scalar_state: tuple[str, ...] = ()
     _non_negative_state: tuple[str, ...] = ()  # states that are sums of squares
     _hyperparam_names: tuple[str, ...] = ()
+    _hyperparam_rules: dict[str, Callable[[str, str, Any], float]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The names follow the rules unless a subclass lists its own (without rules).
+        if '_hyperparam_rules' in cls.__dict__ and '_hyperparam_names' not in cls.__dict__:
+            cls._hyperparam_names = tuple(cls._hyperparam_rules)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        rule = self._hyperparam_rules.get(name)
+        if rule is not None:
+            value = rule(type(self).__name__, name, value)
+        object.__setattr__(self, name, value)
 
     def __init__(self) -> None:
         self.target: Any = None
@@ -282,11 +301,11 @@ class Optimizer:
 # =============================================================================
 class SGD(Optimizer):
     """Stochastic gradient descent: ``p -= lr * g``. lr > 0."""
-    _hyperparam_names = ('lr',)
+    _hyperparam_rules = {'lr': _positive}
 
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__()
-        self.lr = _positive('SGD', 'lr', lr)
+        self.lr = lr
 
     def update_one(self, param: Parameter) -> None:
         param.data -= self.lr * param.grad.data
@@ -299,12 +318,12 @@ class MomentumSGD(Optimizer):
     first. lr > 0, momentum in [0, 1).
     """
     _state_attrs = {'v': 'vs'}
-    _hyperparam_names = ('lr', 'momentum')
+    _hyperparam_rules = {'lr': _positive, 'momentum': _unit_interval}
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__()
-        self.lr = _positive('MomentumSGD', 'lr', lr)
-        self.momentum = _unit_interval('MomentumSGD', 'momentum', momentum)
+        self.lr = lr
+        self.momentum = momentum
 
     def update_one(self, param: Parameter) -> None:
         v = self._state('vs', param)
@@ -320,12 +339,12 @@ class AdaGrad(Optimizer):
     """
     _state_attrs = {'h': 'hs'}
     _non_negative_state = ('h',)
-    _hyperparam_names = ('lr', 'eps')
+    _hyperparam_rules = {'lr': _positive, 'eps': _positive}
 
     def __init__(self, lr: float = 0.001, eps: float = 1e-8) -> None:
         super().__init__()
-        self.lr = _positive('AdaGrad', 'lr', lr)
-        self.eps = _positive('AdaGrad', 'eps', eps)
+        self.lr = lr
+        self.eps = eps
 
     def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
@@ -348,12 +367,12 @@ class AdaDelta(Optimizer):
     """
     _state_attrs = {'msg': 'msg', 'msdx': 'msdx'}
     _non_negative_state = ('msg', 'msdx')
-    _hyperparam_names = ('rho', 'eps')
+    _hyperparam_rules = {'rho': _unit_interval, 'eps': _positive}
 
     def __init__(self, rho: float = 0.95, eps: float = 1e-6) -> None:
         super().__init__()
-        self.rho = _unit_interval('AdaDelta', 'rho', rho)
-        self.eps = _positive('AdaDelta', 'eps', eps)
+        self.rho = rho
+        self.eps = eps
 
     def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
@@ -383,16 +402,17 @@ class Adam(Optimizer):
     _state_attrs = {'m': 'ms', 'v': 'vs'}
     _non_negative_state = ('v',)
     _scalar_state = ('t',)
-    _hyperparam_names = ('alpha', 'beta1', 'beta2', 'eps')
+    _hyperparam_rules = {'alpha': _positive, 'beta1': _unit_interval,
+                         'beta2': _unit_interval, 'eps': _positive}
 
     def __init__(self, alpha: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8) -> None:
         super().__init__()
         self.t = 0
-        self.alpha = _positive('Adam', 'alpha', alpha)
-        self.beta1 = _unit_interval('Adam', 'beta1', beta1)
-        self.beta2 = _unit_interval('Adam', 'beta2', beta2)
-        self.eps = _positive('Adam', 'eps', eps)
+        self.alpha = alpha
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
 
     def update(self) -> None:
         self._check_setup('update')
@@ -406,6 +426,11 @@ class Adam(Optimizer):
         first update will use (t = 1)."""
         t = max(self.t, 1)
         return self.alpha * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+
+    @lr.setter
+    def lr(self, value: Any) -> None:
+        raise AttributeError(f'Adam: lr is derived from alpha, beta1, beta2 and t, not set; '
+                             f'set alpha instead (got lr = {value!r})')
 
     def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)

@@ -88,7 +88,7 @@ def _positive_pair(who: str, name: str, size: Any) -> tuple[int, int]:
     """``size`` as a (W, H) pair of positive ints, or a ValueError naming ``who``."""
     try:
         W, H = pair(size)
-    except ValueError:
+    except TypeError:  # utils.pair: anything but an int or a pair of ints
         raise ValueError(f'{who}: {name} must be an int or a (W, H) pair of ints, '
                          f'got {size!r}') from None
     if W <= 0 or H <= 0:

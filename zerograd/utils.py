@@ -157,14 +157,24 @@ def logsumexp(x: Any, axis: int = 1) -> Any:
     return m
 
 
-def pair(x: Any) -> tuple:
-    """An int as (x, x); a pair of ints as it is. Anything else is a ValueError."""
-    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def pair(x: Any) -> tuple[int, int]:
+    """An int as (x, x); a pair (tuple or list) of ints as a tuple.
+
+    The one check of every ``kernel_size``/``stride``/``pad`` (the conv functions and
+    layers): anything else (a str, a float, a bool, a pair of floats, three ints) is a
+    TypeError, wherever it is given. (The book's ``pair`` raised ValueError.) The values
+    themselves (a stride of 0) are checked by the caller, as ValueErrors.
+    """
+    if _is_int(x):
         return (int(x), int(x))
-    if isinstance(x, (tuple, list)) and len(x) == 2 and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in x):
+    if isinstance(x, (tuple, list)) and len(x) == 2 and _is_int(x[0]) and _is_int(x[1]):
         return (int(x[0]), int(x[1]))
-    raise ValueError(f'pair: expected an int or a pair of ints, got {x!r}')
+    raise TypeError(f'pair: expected an int or a pair of ints, got {x!r} '
+                    f'({type(x).__name__})')
 
 
 def get_conv_outsize(input_size: int, kernel_size: int, stride: int, pad: int) -> int:
@@ -244,10 +254,17 @@ def array_equal(a: Any, b: Any) -> bool:
 
 
 def array_allclose(a: Any, b: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
-    """True when a and b (Variables or arrays, CPU or GPU) are equal within tolerances."""
+    """True when a and b (Variables or arrays, CPU or GPU) are equal within tolerances,
+    compared as ``np.allclose`` does, broadcasting (the book's meaning: a (2, 3) array of
+    ones is close to the scalar 1). Shapes that do not broadcast together give False
+    (``np.allclose`` would raise)."""
     a = as_numpy(a.data if isinstance(a, Variable) else a)
     b = as_numpy(b.data if isinstance(b, Variable) else b)
-    return bool(a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol))
+    try:
+        np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        return False
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
 # =============================================================================
