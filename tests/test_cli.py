@@ -249,6 +249,16 @@ def test_a_failed_run_leaves_no_empty_folders(tmp_path):
     assert os.listdir(tmp_path) == ['tiny.txt']
 
 
+def test_info_shows_the_data_folder_get_file_uses(tmp_path):
+    (tmp_path / 'data').mkdir()
+    status, out, _ = zerograd('info', cwd=tmp_path, env={'ZEROGRAD_DATA': 'data'})
+    assert status == 0 and f'data folder: {tmp_path / "data"}' in out.splitlines()
+    (tmp_path / 'a-file').write_text('')
+    status, out, _ = zerograd('info', cwd=tmp_path, env={'ZEROGRAD_DATA': 'a-file'})
+    line = next(line for line in out.splitlines() if line.startswith('data folder: '))
+    assert status == 0 and line.startswith('data folder: unusable: ') and 'is a file' in line
+
+
 def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
     environment = dict(os.environ, PYTHONPATH=ROOT)
     process = subprocess.Popen([sys.executable, '-m', 'zerograd', 'info'], cwd=tmp_path,

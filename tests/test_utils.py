@@ -83,6 +83,14 @@ def test_sum_to_array():
     np.testing.assert_array_equal(utils.sum_to(x, ()), x.sum())
 
 
+@pytest.mark.parametrize('shape', [(4, 1, 1, 1), (3,), (2, 4), (5, 3, 4)])
+def test_sum_to_array_refuses_a_shape_that_does_not_broadcast(shape):
+    x = np.ones((2, 3, 4))
+    with pytest.raises(ValueError, match=r'sum_to: an array of shape \(2, 3, 4\) cannot be '
+                       r'summed to shape'):
+        utils.sum_to(x, shape)
+
+
 def test_reshape_sum_backward_and_max_backward_shape():
     gy = np.ones((2, 4))
     assert utils.reshape_sum_backward(gy, (2, 3, 4), 1, False).shape == (2, 1, 4)

@@ -238,7 +238,11 @@ def info() -> str:
                                             f'{"not installed":14s} (apt-get install graphviz)'))
     ok, gpu = cuda.gpu_status()
     lines.append(f'GPU: {"available" if ok else "not available"}: {gpu}')
-    data = os.environ.get('ZEROGRAD_DATA') or utils.cache_dir
+    # The folder get_file really uses: a relative ZEROGRAD_DATA resolved, a file refused.
+    try:
+        data = utils.data_dir()
+    except ValueError as error:
+        data = f'unusable: {error}'
     lines.append(f'data folder: {data}' + ('' if os.environ.get('ZEROGRAD_DATA')
                                             else ' (set ZEROGRAD_DATA to change it)'))
     return '\n'.join(lines)

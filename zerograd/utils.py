@@ -103,9 +103,16 @@ def plot_dot_graph(output: Variable, verbose: bool = True, to_file: str = 'graph
 # Shape arithmetic used by the Functions
 # =============================================================================
 def sum_to(x: Any, shape: tuple) -> Any:
-    """Sum the array x over axes so that it has ``shape`` (x's shape broadcasts from it)."""
+    """Sum the array x over axes so that it has ``shape`` (x's shape broadcasts from it).
+
+    A shape x does not broadcast from is a ValueError (the book's version returns an array
+    of some other shape).
+    """
     ndim = len(shape)
     lead = x.ndim - ndim
+    if lead < 0 or any(sx != 1 and sx != x.shape[lead + i] for i, sx in enumerate(shape)):
+        raise ValueError(f'sum_to: an array of shape {x.shape} cannot be summed to shape '
+                         f'{tuple(shape)} (it must broadcast to {x.shape})')
     lead_axis = tuple(range(lead))
     axis = tuple(i + lead for i, sx in enumerate(shape) if sx == 1)
     y = x.sum(lead_axis + axis, keepdims=True)
