@@ -182,13 +182,34 @@ def _pictures_available() -> bool:
     return True
 
 
-def _finish(options: Options, model, history: training.History, files: list[str]) -> dict:
-    """Save the weights and the curves; report what was written."""
+def _run_line(options: Options, name: str) -> str:
+    """The run, as the command that makes it and its folder: the last line of every
+    picture's title (``zerograd train spiral --epochs 300, in zerograd-spiral/``). Options
+    at the recipe's default are left out, except the epochs."""
+    chosen = RECIPES['mnist-mlp' if name == 'demo' else name]
+    words = ['zerograd demo' if name == 'demo' else f'zerograd train {name}',
+             f'--epochs {options.epochs}']
+    if name != 'demo' and options.batch_size != chosen.batch_size:
+        words.append(f'--batch-size {options.batch_size}')
+    if options.seed != 0:
+        words.append(f'--seed {options.seed}')
+    if name != 'demo' and options.data is not None:
+        words.append(f'--data {options.data}')
+    return f'{" ".join(words)}, in {options.out.rstrip(os.sep)}/'
+
+
+def _finish(options: Options, model, history: training.History, files: list[str],
+            name: str, data: str) -> dict:
+    """Save the weights and the curves (titled with ``data``, the data set and its
+    splits, and the run); report what was written."""
     weights = os.path.join(options.out, 'weights.npz')
     model.save_weights(weights)
     files.insert(0, weights)
     if _pictures_available():
-        files.append(training.plot_history(history, os.path.join(options.out, 'curves.png')))
+        metrics = 'loss and accuracy' if history['train_accuracy'] else 'loss'
+        title = f'{name}: {metrics} per epoch on {data}\n{_run_line(options, name)}'
+        files.append(training.plot_history(history, os.path.join(options.out, 'curves.png'),
+                                           title=title))
     elif not options.quiet:
         options.log("no pictures: matplotlib is not installed (pip install 'zerograd[plot]')")
     return {'history': history, 'final': history.records[-1] if len(history) else {},
@@ -214,10 +235,13 @@ def spiral(options: Options) -> dict:
                            checkpoint_every=options.checkpoint_every)
     files = []
     if _pictures_available():
+        title = (f'spiral: the classes the model predicts, over the Spiral training set '
+                 f'({len(train_set)} points)\n{_run_line(options, "spiral")}')
         files.append(training.plot_decision_boundary(
             model, train_set.data, train_set.label,
-            os.path.join(options.out, 'decision_boundary.png')))
-    return _finish(options, model, history, files)
+            os.path.join(options.out, 'decision_boundary.png'), title=title))
+    return _finish(options, model, history, files, 'spiral',
+                   f'Spiral ({len(train_set)} training and {len(test_set)} test points)')
 
 
 # =============================================================================
@@ -244,7 +268,7 @@ def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False,
                 'MNIST5k')
 
 
-def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
+def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> dict:
     train_set, test_set, name = mnist_datasets(options.log, options.quiet)
     if not options.quiet:
         options.log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
@@ -261,7 +285,8 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool) -> dict:
     files = _digits_picture(model, test_set, options)
     if graph:
         files.append(_plot_graph(model, test_set[np.arange(1)][0], options))
-    result = _finish(options, model, history, files)
+    result = _finish(options, model, history, files, command,
+                     f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)')
     result['dataset'] = name
     return result
 
@@ -304,13 +329,14 @@ def _plot_graph(model, x, options: Options) -> str:
 def mnist_mlp(options: Options) -> dict:
     """MLP 1000-1000-10 with ReLU, Adam and weight decay 1e-4 on MNIST; pictures: curves,
     test digits with their predicted labels."""
-    return _train_mnist(options, (1000, 1000), graph=False)
+    return _train_mnist(options, (1000, 1000), graph=False, command='mnist-mlp')
 
 
 def demo(options: Options) -> dict:
     """``zerograd demo``: the mnist-mlp recipe on real digits, with the model's graph too."""
     return _run_in_folder(options, 'demo', RECIPES['mnist-mlp'],
-                          lambda: _train_mnist(options, (1000, 1000), graph=True))
+                          lambda: _train_mnist(options, (1000, 1000), graph=True,
+                                               command='demo'))
 
 
 # =============================================================================
@@ -337,10 +363,13 @@ def sin_regression(options: Options) -> dict:
         xp = training.model_array_module(model)
         with no_grad():
             prediction = cuda.as_numpy(model(xp.asarray(grid)).data)
+        title = (f'sin-regression: the fit to its {len(x)} training points '
+                 f'(sin(2 pi x) + uniform noise)\n{_run_line(options, "sin-regression")}')
         files.append(training.plot_curves(
             grid, {'prediction': prediction, 'sin(2 pi x) + 0.5': np.sin(2 * np.pi * grid) + 0.5},
-            os.path.join(options.out, 'fit.png'), points=(x, y)))
-    return _finish(options, model, history, files)
+            os.path.join(options.out, 'fit.png'), points=(x, y), title=title))
+    return _finish(options, model, history, files, 'sin-regression',
+                   f'{len(x)} noisy sine points (training only, no test set)')
 
 
 class _ArrayDataset(datasets.Dataset):
@@ -393,7 +422,8 @@ def mnist_cnn(options: Options) -> dict:
                            quiet=options.quiet, log=options.log,
                            checkpoint_every=options.checkpoint_every)
     files = _digits_picture(model, test_set, options)
-    result = _finish(options, model, history, files)
+    result = _finish(options, model, history, files, 'mnist-cnn',
+                     f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)')
     result['dataset'] = name
     return result
 
@@ -425,7 +455,7 @@ class BetterRNN(SimpleRNN):
         self.fc = L.Linear(out_size)
 
 
-def _sin_sequence(options: Options, model: Model) -> dict:
+def _sin_sequence(options: Options, model: Model, name: str) -> dict:
     train_set = datasets.SinCurve(train=True)
     loader = SeqDataLoader(train_set, batch_size=options.batch_size)
     _to_device(options, model, loader)
@@ -444,24 +474,28 @@ def _sin_sequence(options: Options, model: Model) -> dict:
         with no_grad():
             for x in xs:
                 predicted.append(model(xp.asarray([[x]])).data.item())
+        title = (f'{name}: cos(x), never seen in training (SinCurve training set), '
+                 f'predicted one point at a time\n{_run_line(options, name)}')
         files.append(training.plot_curves(np.arange(len(xs)), {'y = cos(x)': xs,
                                                                'predicted': predicted},
-                                          os.path.join(options.out, 'prediction.png')))
-    return _finish(options, model, history, files)
+                                          os.path.join(options.out, 'prediction.png'),
+                                          title=title))
+    return _finish(options, model, history, files, name,
+                   f'SinCurve ({len(train_set):,} training points, no test set)')
 
 
 @recipe('sin-rnn', "the book's step 59: an RNN learns a noisy sine (hidden 100, BPTT 30)",
         epochs=100, batch_size=1, lr=0.001)
 def sin_rnn(options: Options) -> dict:
     """SimpleRNN(100, 1), Adam, truncated BPTT of 30 steps over SinCurve."""
-    return _sin_sequence(options, SimpleRNN(100, 1))
+    return _sin_sequence(options, SimpleRNN(100, 1), 'sin-rnn')
 
 
 @recipe('sin-lstm', "the book's step 60: an LSTM learns a noisy sine (batch 30, BPTT 30)",
         epochs=100, batch_size=30, lr=0.001)
 def sin_lstm(options: Options) -> dict:
     """BetterRNN(100, 1) (LSTM), Adam, SeqDataLoader of 30 streams, BPTT of 30 steps."""
-    return _sin_sequence(options, BetterRNN(100, 1))
+    return _sin_sequence(options, BetterRNN(100, 1), 'sin-lstm')
 
 
 # =============================================================================
@@ -560,6 +594,7 @@ def char_lstm(options: Options) -> dict:
     sample = sample_text(model, text, start, length=300)
     if not options.quiet:
         options.log(f'--- sample at the end ---\n{sample}')
-    result = _finish(options, model, history, [])
+    result = _finish(options, model, history, [], 'char-lstm',
+                     f'{os.path.basename(text.path)} ({len(text):,} characters, training only)')
     result['sample'] = sample
     return result

@@ -726,8 +726,19 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100)
 
 
-def plot_history(history: History, path: str) -> str:
-    """Loss and accuracy curves (train and test) against the epoch, side by side."""
+def _layout(fig: Any, title: str | None, height: float) -> None:
+    """Lay the axes out, leaving room above them for ``title`` (one or more lines)."""
+    if title is None:
+        fig.tight_layout()
+        return
+    fig.suptitle(title, fontsize=9)
+    lines = title.count('\n') + 1
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.13 * lines / height))
+
+
+def plot_history(history: History, path: str, title: str | None = None) -> str:
+    """Loss and accuracy curves (train and test) against the epoch, side by side, under
+    ``title`` (say which data set and run they come from)."""
     epochs = history['epoch']
     panels = [name for name in ('loss', 'accuracy')
               if history[f'train_{name}'] or history[f'test_{name}']]
@@ -745,7 +756,7 @@ def plot_history(history: History, path: str) -> str:
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
         ax.legend()
-    fig.tight_layout()
+    _layout(fig, title, 4)
     fig.savefig(path)
     return path
 
@@ -780,9 +791,9 @@ def plot_digits(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, p
 
 
 def plot_decision_boundary(model: Callable, x: np.ndarray, t: np.ndarray, path: str,
-                           step: float = 0.01) -> str:
+                           step: float = 0.01, title: str | None = None) -> str:
     """The classes ``model`` predicts over the plane around the 2-D points x, and the
-    points coloured by their labels t."""
+    points coloured by their labels t, under ``title`` (say which points and run)."""
     x_min, y_min = x.min(axis=0) - 0.1
     x_max, y_max = x.max(axis=0) + 0.1
     xx, yy = np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
@@ -791,21 +802,24 @@ def plot_decision_boundary(model: Callable, x: np.ndarray, t: np.ndarray, path: 
     with no_grad(), test_mode():
         scores = cuda.as_numpy(model(xp.asarray(grid)).data)
     predicted = np.argmax(scores, axis=1).reshape(xx.shape)
-    fig = _figure(5, 5)
+    fig = _figure(6, 6)
     ax = fig.add_subplot(1, 1, 1)
     ax.contourf(xx, yy, predicted, alpha=0.3)
     for label, marker in zip(np.unique(t), 'ox^sd*'):
         points = x[t == label]
         ax.scatter(points[:, 0], points[:, 1], marker=marker, s=25, label=str(label))
-    ax.legend()
+    ax.legend(title='label')
+    _layout(fig, title, 6)
     fig.savefig(path)
     return path
 
 
 def plot_curves(x: np.ndarray, curves: dict[str, np.ndarray], path: str,
-                points: tuple[np.ndarray, np.ndarray] | None = None) -> str:
-    """Lines y(x) by name (e.g. prediction and target), over optional scattered points."""
-    fig = _figure(6, 4)
+                points: tuple[np.ndarray, np.ndarray] | None = None,
+                title: str | None = None) -> str:
+    """Lines y(x) by name (e.g. prediction and target), over optional scattered points,
+    under ``title`` (say which data and run)."""
+    fig = _figure(7, 4.5)
     ax = fig.add_subplot(1, 1, 1)
     if points is not None:
         ax.scatter(points[0].ravel(), points[1].ravel(), s=8, alpha=0.5, label='data')
@@ -813,6 +827,7 @@ def plot_curves(x: np.ndarray, curves: dict[str, np.ndarray], path: str,
         ax.plot(np.ravel(x), np.ravel(y), label=name)
     ax.legend()
     ax.grid(True, alpha=0.3)
+    _layout(fig, title, 4.5)
     fig.savefig(path)
     return path
 
