@@ -202,6 +202,8 @@ class Function:
 
 # -- The first functions (steps 2-4) -----------------------------------------------------
 class Square(Function):
+    """y = x ** 2;  gx = 2 x gy."""
+
     def forward(self, x):
         return x ** 2
 
@@ -211,10 +213,13 @@ class Square(Function):
 
 
 def square(x: Any) -> Variable:
+    """x ** 2, elementwise."""
     return Square()(x)
 
 
 class Exp(Function):
+    """y = e ** x;  gx = e ** x gy."""
+
     def forward(self, x):
         return np.exp(x)
 
@@ -224,6 +229,7 @@ class Exp(Function):
 
 
 def exp(x: Any) -> Variable:
+    """e ** x, elementwise."""
     return Exp()(x)
 
 
@@ -271,6 +277,8 @@ def sum_to(gx: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 class Add(Function):
+    """y = x0 + x1, broadcasting."""
+
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
         return x0 + x1
@@ -280,10 +288,13 @@ class Add(Function):
 
 
 def add(x0: Any, x1: Any) -> Variable:
+    """x0 + x1 (x0 is the Variable; x1 may be a number or an array)."""
     return Add()(x0, _operand(x1, x0))
 
 
 class Mul(Function):
+    """y = x0 x1, broadcasting;  gx0 = gy x1, gx1 = gy x0."""
+
     def forward(self, x0, x1):
         return x0 * x1
 
@@ -293,10 +304,13 @@ class Mul(Function):
 
 
 def mul(x0: Any, x1: Any) -> Variable:
+    """x0 * x1."""
     return Mul()(x0, _operand(x1, x0))
 
 
 class Neg(Function):
+    """y = -x."""
+
     def forward(self, x):
         return -x
 
@@ -305,10 +319,13 @@ class Neg(Function):
 
 
 def neg(x: Any) -> Variable:
+    """-x."""
     return Neg()(x)
 
 
 class Sub(Function):
+    """y = x0 - x1, broadcasting."""
+
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
         return x0 - x1
@@ -318,6 +335,7 @@ class Sub(Function):
 
 
 def sub(x0: Any, x1: Any) -> Variable:
+    """x0 - x1."""
     return Sub()(x0, _operand(x1, x0))
 
 
@@ -327,6 +345,8 @@ def rsub(x0: Any, x1: Any) -> Variable:
 
 
 class Div(Function):
+    """y = x0 / x1, broadcasting;  gx0 = gy / x1, gx1 = -gy x0 / x1 ** 2."""
+
     def forward(self, x0, x1):
         return x0 / x1
 
@@ -338,6 +358,7 @@ class Div(Function):
 
 
 def div(x0: Any, x1: Any) -> Variable:
+    """x0 / x1."""
     return Div()(x0, _operand(x1, x0))
 
 
@@ -362,6 +383,7 @@ class Pow(Function):
 
 
 def pow(x: Any, c: Any) -> Variable:
+    """x ** c for a constant c."""
     if isinstance(c, Variable):
         raise TypeError('pow: the exponent must be a constant here (step 22); '
                         'zerograd.core differentiates x ** y for a Variable y too')
