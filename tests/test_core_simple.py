@@ -245,6 +245,23 @@ def test_broadcast_operands_get_gradients_of_their_own_shape():
                                .sum(1, keepdims=True), rtol=1e-14)
 
 
+def goldstein(x, y):
+    return (1 + (x + y + 1) ** 2 * (19 - 14 * x + 3 * x ** 2 - 14 * y + 6 * x * y + 3 * y ** 2)) * \
+        (30 + (2 * x - 3 * y) ** 2 * (18 - 32 * x + 12 * x ** 2 + 48 * y - 36 * x * y + 27 * y ** 2))
+
+
+@pytest.mark.parametrize('func, expected', [  # the book's step 24 prints these
+    (lambda x, y: x ** 2 + y ** 2, (2.0, 2.0)),
+    (lambda x, y: 0.26 * (x ** 2 + y ** 2) - 0.48 * x * y,
+     (0.040000000000000036, 0.040000000000000036)),
+    (goldstein, (-5376.0, 8064.0)),
+], ids=['sphere', 'matyas', 'goldstein'])
+def test_step24_functions_differentiate_to_the_books_numbers(func, expected):
+    x, y = Variable(np.array(1.0)), Variable(np.array(1.0))
+    func(x, y).backward()
+    assert (float(x.grad), float(y.grad)) == expected
+
+
 def test_a_variable_exponent_is_refused_with_a_message():
     with pytest.raises(TypeError, match=r'pow: the exponent must be a constant'):
         Variable(np.array(2.0)) ** Variable(np.array(3.0))
