@@ -267,80 +267,56 @@ def test_a_variable_exponent_is_refused_with_a_message():
         Variable(np.array(2.0)) ** Variable(np.array(3.0))
 
 
-# -- the book's steps 28 and 29, unchanged but for the package name ----------------------
-# steps/step28.py and steps/step29.py of github.com/oreilly-japan/deep-learning-from-scratch-3
-# (MIT license), with "dezero" replaced by "zerograd".
-STEP28 = '''\
+# -- the book's steps 28 and 29, with "dezero" renamed "zerograd" ---------------------------
+# Written here in the shape of the book's step scripts: the same opening (a script run from
+# steps/ puts the package's folder on sys.path, then picks the simple core through
+# is_simple_core and setup_variable), the same computation and the same print calls, so
+# they print what the book prints.
+_SIMPLE_CORE_OPENING = '''\
 if '__file__' in globals():
     import os, sys
     sys.path.append(os.path.join(os.path.dirname(__file__), '..'))
 import numpy as np
-from zerograd import Variable
-# import zerograd's simple_core explicitly
 import zerograd
+from zerograd import Variable
 if not zerograd.is_simple_core:
     from zerograd.core_simple import Variable
     from zerograd.core_simple import setup_variable
     setup_variable()
+'''
 
-
+STEP28 = _SIMPLE_CORE_OPENING + '''
 def rosenbrock(x0, x1):
-    y = 100 * (x1 - x0 ** 2) ** 2 + (x0 - 1) ** 2
-    return y
+    return 100 * (x1 - x0 ** 2) ** 2 + (x0 - 1) ** 2
 
 
-x0 = Variable(np.array(0.0))
-x1 = Variable(np.array(2.0))
-lr = 0.001
-iters = 1000
-
-for i in range(iters):
+x0, x1 = Variable(np.array(0.0)), Variable(np.array(2.0))
+for _ in range(1000):
     print(x0, x1)
-
     y = rosenbrock(x0, x1)
-
     x0.cleargrad()
     x1.cleargrad()
     y.backward()
-
-    x0.data -= lr * x0.grad
-    x1.data -= lr * x1.grad
+    x0.data -= 0.001 * x0.grad   # grads are ndarrays in the simple core
+    x1.data -= 0.001 * x1.grad
 '''
 
-STEP29 = '''\
-if '__file__' in globals():
-    import os, sys
-    sys.path.append(os.path.join(os.path.dirname(__file__), '..'))
-import numpy as np
-from zerograd import Variable
-# import zerograd's simple_core explicitly
-import zerograd
-if not zerograd.is_simple_core:
-    from zerograd.core_simple import Variable
-    from zerograd.core_simple import setup_variable
-    setup_variable()
-
-
+STEP29 = _SIMPLE_CORE_OPENING + '''
 def f(x):
-    y = x ** 4 - 2 * x ** 2
-    return y
+    return x ** 4 - 2 * x ** 2
 
 
-def gx2(x):
+def f_second_derivative(x):   # worked out by hand, as in step 29
     return 12 * x ** 2 - 4
 
 
 x = Variable(np.array(2.0))
-iters = 10
-
-for i in range(iters):
+for i in range(10):
     print(i, x)
-
     y = f(x)
     x.cleargrad()
     y.backward()
-
-    x.data -= x.grad / gx2(x.data)
+    x.data -= x.grad / f_second_derivative(x.data)
 '''
 
 
