@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / 'docs' / 'steps.md'
+CORE_SIMPLE = DOC.parent.parent / 'zerograd' / 'core_simple.py'
 N_STEPS = 60
 
 HEADING = re.compile(r'^## Step (\d+): (\S.*)$', re.MULTILINE)
@@ -72,6 +73,7 @@ def _run_blocks(name: str, blocks: list[tuple[str, int]]) -> None:
     for source, line in blocks:
         test = parser.get_doctest(source, globs, f'docs/steps.md {name}', str(DOC), line - 1)
         runner.run(test, out=report.append, clear_globs=False)
+        globs = test.globs  # get_doctest copies globs: the next block goes on from here
     results = runner.summarize(verbose=False)
     if results.failed:
         pytest.fail(f'{name} of docs/steps.md: {results.failed} of {results.attempted} '
@@ -119,6 +121,66 @@ def test_no_python_block_outside_the_parsed_sections():
     text = _read()
     counted = len(_intro_blocks(text)) + sum(len(s['blocks']) for s in _sections(text))
     assert counted == len(BLOCK.findall(text))
+
+
+# -- the links into core_simple.py ---------------------------------------------------------
+# Steps 1-32 point at the lines of zerograd/core_simple.py that build them, as
+# [`Variable.backward`](../zerograd/core_simple.py#L104): the link text names what the line
+# defines (a top-level class, function or constant, or Class.method).
+LINK = re.compile(r'\[`([A-Za-z_][\w.]*)`\]\(\.\./zerograd/core_simple\.py#L(\d+)\)')
+SIMPLE_STEPS = range(1, 33)
+
+
+def _definition(lines: list[str], number: int) -> str | None:
+    """The name line ``number`` (1-based) of core_simple.py defines: 'name' for a
+    top-level class, def or assignment, 'Class.name' for a method; None otherwise."""
+    if not 1 <= number <= len(lines):
+        return None
+    line = lines[number - 1]
+    top = re.match(r'(?:class|def) (\w+)|(\w+) = ', line)
+    if top:
+        return top.group(1) or top.group(2)
+    method = re.match(r'    def (\w+)\(', line)
+    if method:
+        owner = next((m.group(1) for m in (re.match(r'class (\w+)', lines[i])
+                                            for i in range(number - 2, -1, -1)) if m), None)
+        return f'{owner}.{method.group(1)}' if owner else None
+    return None
+
+
+def test_every_link_into_core_simple_points_at_what_it_names():
+    text = _read()
+    lines = CORE_SIMPLE.read_text(encoding='utf-8').splitlines()
+    links = LINK.findall(text)
+    assert links, 'docs/steps.md has no links into zerograd/core_simple.py'
+    assert text.count('core_simple.py#') == len(links), \
+        'a link into core_simple.py is not of the form [`name`](../zerograd/core_simple.py#LN)'
+    where = {_definition(lines, n): n for n in range(len(lines), 0, -1)}  # first wins
+    wrong = [f'[`{name}`] points at L{number} ({_definition(lines, int(number))}); '
+             f'{name} is defined at L{where.get(name, "(nowhere)")}'
+             for name, number in links if _definition(lines, int(number)) != name]
+    assert wrong == []
+
+
+def test_steps_1_to_32_link_into_core_simple():
+    unlinked = [s['step'] for s in _sections(_read())
+                if s['step'] in SIMPLE_STEPS and not LINK.search(s['body'])]
+    assert unlinked == []
+
+
+def test_every_public_definition_of_core_simple_is_linked():
+    lines = CORE_SIMPLE.read_text(encoding='utf-8').splitlines()
+    public = {m.group(1) for m in (re.match(r'(?:class|def) ([A-Za-z]\w*)', line)
+                                   for line in lines) if m}
+    linked = {name for name, _ in LINK.findall(_read())}
+    assert sorted(public - linked) == []
+
+
+def test_the_link_checker_tells_a_definition_from_a_wrong_line():
+    lines = ['class Variable:', '    x = 1', '    def backward(self):', 'def add(a, b):',
+             'Config = 3']
+    assert [_definition(lines, n) for n in range(0, 7)] == \
+        [None, 'Variable', None, 'Variable.backward', 'add', 'Config', None]
 
 
 # -- the snippets ------------------------------------------------------------------------

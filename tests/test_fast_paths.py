@@ -1,54 +1,134 @@
 """The engine's fast paths give the plain path's results to the last bit (float64).
 
-* ``Variable.backward`` hands a chain's next function on without the heap; here a plain
-  heap walk (the book's step 16 order, kept in this file) is the oracle.
+* ``Variable.backward`` in core.py hands a chain's next function on without the heap and
+  adds gradients in place into sums it owns; ``zerograd.core_simple``, the book's plain
+  engine (a heap walk on arrays, no fast paths), is the oracle: the same random graphs,
+  built once with each engine, give the same gradients bit for bit.
 * ``Function.__call__`` has one- and two-input paths; the general path is the oracle.
 * Sigmoid's and Tanh's gradients are one op each (SigmoidGrad, TanhGrad); the composed
   formulas are the oracle, first and second order.
 """
-import heapq
-import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+import zerograd.core_simple as simple
 import zerograd.functions as F
 from zerograd import Variable
 from zerograd.core import Function
 
 
-def plain_backward(y):
-    """Gradients of y by the plain heap walk: every function goes through the heap."""
-    grads = {id(y): Variable(np.ones_like(y.data))}
-    keep = {id(y): y}
-    heap, order, seen = [], itertools.count(), {y.creator}
-    heapq.heappush(heap, (-y.creator.generation, next(order), y.creator))
-    while heap:
-        f = heapq.heappop(heap)[2]
-        outs = [r() for r in f.outputs]
-        gys = [grads.get(id(o)) if o is not None else None for o in outs]
-        if all(g is None for g in gys):
-            continue
-        gxs = f.backward(*gys)
-        gxs = gxs if isinstance(gxs, tuple) else (gxs,)
-        for x, gx in zip(f.inputs, gxs):
-            if gx is None:
-                continue
-            keep[id(x)] = x
-            grads[id(x)] = gx if id(x) not in grads else grads[id(x)] + gx
-            if x.creator is not None and x.creator not in seen:
-                seen.add(x.creator)
-                heapq.heappush(heap, (-x.creator.generation, next(order), x.creator))
-    return grads
+# -- core_simple, the oracle ---------------------------------------------------------------
+# core_simple has the book's steps 1-32 ops (the arithmetic, square, exp). The others the
+# graphs use are written here on its Function, as the book's step 27 writes Sin: forward
+# and backward on arrays, with the formulas of zerograd.functions.
+class SimpleSin(simple.Function):
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, gy):
+        return gy * np.cos(self.inputs[0].data)
 
 
-def random_graph(rng, n_leaves, n_ops):
-    """A random DAG of unary and binary ops over float64 leaves (shapes broadcast)."""
-    leaves = [Variable(rng.standard_normal((2, 3) if i % 2 else (3,))) for i in range(n_leaves)]
+class SimpleCos(simple.Function):
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, gy):
+        return gy * -np.sin(self.inputs[0].data)
+
+
+class SimpleTanh(simple.Function):
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]().data
+        return gy * (1 - y * y)
+
+
+class SimpleSigmoid(simple.Function):
+    def forward(self, x):
+        return np.tanh(x * 0.5) * 0.5 + 0.5  # F.sigmoid's overflow-free form
+
+    def backward(self, gy):
+        y = self.outputs[0]().data
+        return gy * y * (1 - y)
+
+
+class SimpleSum(simple.Function):
+    def forward(self, x):
+        return x.sum()
+
+    def backward(self, gy):
+        return np.broadcast_to(gy, self.inputs[0].shape)
+
+
+class SimpleMatMul(simple.Function):
+    def forward(self, x, W):
+        return x @ W
+
+    def backward(self, gy):
+        x, W = self.inputs[0].data, self.inputs[1].data
+        return gy @ W.T, x.T @ gy
+
+
+# The same names on each engine, so one function builds the same graph with either.
+CORE = SimpleNamespace(name='core', Variable=Variable, sin=F.sin, cos=F.cos, tanh=F.tanh,
+                       sigmoid=F.sigmoid, exp=F.exp, square=F.square, sum=F.sum,
+                       matmul=F.matmul)
+SIMPLE = SimpleNamespace(name='core_simple', Variable=simple.Variable,
+                         sin=lambda x: SimpleSin()(x), cos=lambda x: SimpleCos()(x),
+                         tanh=lambda x: SimpleTanh()(x), sigmoid=lambda x: SimpleSigmoid()(x),
+                         exp=simple.exp, square=simple.square, sum=lambda x: SimpleSum()(x),
+                         matmul=lambda x, W: SimpleMatMul()(x, W))
+
+
+def grad_array(v):
+    """v's gradient as an array (a Variable in core, an ndarray in core_simple), or None."""
+    g = v.grad
+    return g.data if isinstance(g, Variable) else g
+
+
+def assert_same_gradients(core_nodes, simple_nodes):
+    """Each pair of corresponding variables has equal data and equal gradients, to the bit
+    (or no gradient in both)."""
+    assert len(core_nodes) == len(simple_nodes)
+    for i, (c, s) in enumerate(zip(core_nodes, simple_nodes)):
+        np.testing.assert_array_equal(c.data, s.data, err_msg=f'node {i}: data')
+        gc, gs = grad_array(c), grad_array(s)
+        assert (gc is None) == (gs is None), f'node {i}: a gradient in one engine only'
+        if gc is not None:
+            assert type(gs) is np.ndarray
+            assert gc.dtype == gs.dtype and gc.shape == gs.shape, f'node {i}'
+            np.testing.assert_array_equal(gc, gs, err_msg=f'node {i}: grad')
+
+
+def unary_ops(ops):
+    """Every one-input op of both engines (and the test's Simple* ones), scalars on either
+    side of the operators."""
+    return [ops.sin, ops.tanh, ops.sigmoid, ops.exp, ops.square, lambda v: -v,
+            lambda v: v * 1.5, lambda v: 1.5 * v, lambda v: v + 0.25, lambda v: 0.25 + v,
+            lambda v: v - 0.5, lambda v: 0.5 - v, lambda v: v / 3.0,
+            lambda v: 2.0 / (v * v + 1.0), lambda v: v ** 2, lambda v: v ** 3,
+            lambda v: (v * v + 1.0) ** 0.5, lambda v: v * np.full(3, 0.75),
+            lambda v: np.full(3, 0.75) - v]
+
+
+def binary_ops(ops):
+    return [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b,
+            lambda a, b: a / (b * b + 1.0)]
+
+
+def random_graph(rng, ops, n_leaves, n_ops):
+    """A random DAG of unary and binary ops over float64 leaves (shapes broadcast), built
+    with the engine ``ops``. The same rng state builds the same graph with either engine.
+    Returns the leaves, every node, and the output."""
+    leaves = [ops.Variable(rng.standard_normal((2, 3) if i % 2 else (3,)))
+              for i in range(n_leaves)]
     nodes = list(leaves)
-    unary = [F.sin, F.tanh, F.sigmoid, lambda v: v * 1.5, lambda v: v + 0.25, F.exp,
-             lambda v: -v]
-    binary = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b]
+    unary, binary = unary_ops(ops), binary_ops(ops)
     for _ in range(n_ops):
         if rng.random() < 0.5:
             a = nodes[rng.integers(len(nodes))]
@@ -59,33 +139,56 @@ def random_graph(rng, n_leaves, n_ops):
     y = nodes[-1]
     for v in nodes[-4:-1]:  # several branches meet at the output
         y = y + v
-    return leaves, F.sum(y)
+        nodes.append(y)
+    return leaves, nodes, ops.sum(y)
 
 
-@pytest.mark.parametrize('seed', range(20))
-def test_backward_matches_the_plain_heap_walk_bit_for_bit(seed):
-    rng = np.random.default_rng(seed)
-    leaves, y = random_graph(rng, n_leaves=3, n_ops=int(rng.integers(5, 40)))
-    expected = plain_backward(y)
-    y.backward()
-    for x in leaves:
-        if id(x) in expected:
-            assert x.grad is not None
-            np.testing.assert_array_equal(x.grad.data, expected[id(x)].data)
-        else:
-            assert x.grad is None
+@pytest.mark.parametrize('retain_grad', [False, True], ids=['leaves', 'retain_grad'])
+@pytest.mark.parametrize('seed', range(40))
+def test_backward_matches_core_simple_bit_for_bit(seed, retain_grad):
+    built = []
+    for ops in (CORE, SIMPLE):
+        rng = np.random.default_rng(seed)
+        n_ops = int(rng.integers(5, 40))
+        leaves, nodes, y = random_graph(rng, ops, n_leaves=3, n_ops=n_ops)
+        y.backward(retain_grad=retain_grad)
+        built.append((leaves, nodes, y))
+    (core_leaves, core_nodes, core_y), (simple_leaves, simple_nodes, simple_y) = built
+    assert_same_gradients([core_y], [simple_y])
+    assert_same_gradients(core_leaves, simple_leaves)
+    if retain_grad:  # every intermediate gradient too
+        assert_same_gradients(core_nodes, simple_nodes)
+    assert any(x.grad is not None for x in core_leaves)
 
 
-def test_a_long_chain_and_a_diamond_match_the_plain_walk():
-    x = Variable(np.linspace(-1, 1, 5))
-    y = x
-    for _ in range(50):
-        y = F.sin(y) * 1.0001 + 0.1
-    a, b = F.exp(y), F.cos(y)  # a diamond after the chain
-    z = F.sum(a * b + a)
-    expected = plain_backward(z)[id(x)].data
-    z.backward()
-    np.testing.assert_array_equal(x.grad.data, expected)
+@pytest.mark.parametrize('op', range(len(unary_ops(CORE)) + len(binary_ops(CORE))))
+def test_every_op_of_both_engines_matches_bit_for_bit(op):
+    # each op alone, on broadcasting shapes and used twice (its gradient is a sum)
+    rng = np.random.default_rng(100 + op)
+    arrays = [rng.standard_normal((3,)), rng.standard_normal((2, 3))]
+    results = []
+    for ops in (CORE, SIMPLE):
+        a, b = (ops.Variable(x.copy()) for x in arrays)
+        unary, binary = unary_ops(ops), binary_ops(ops)
+        f = unary[op] if op < len(unary) else binary[op - len(unary)]
+        y = f(a) * f(b) if op < len(unary) else f(a, b) * f(b, a)
+        ops.sum(y).backward()
+        results.append([y, a, b])
+    assert_same_gradients(*results)
+
+
+def test_a_long_chain_and_a_diamond_match_core_simple():
+    results = []
+    for ops in (CORE, SIMPLE):
+        x = ops.Variable(np.linspace(-1, 1, 5))
+        y = x
+        for _ in range(50):
+            y = ops.sin(y) * 1.0001 + 0.1
+        a, b = ops.exp(y), ops.cos(y)  # a diamond after the chain
+        z = ops.sum(a * b + a)
+        z.backward()
+        results.append([z, x])
+    assert_same_gradients(*results)
 
 
 class Three(Function):
@@ -166,20 +269,25 @@ def test_in_place_sums_never_touch_a_gradient_handed_on():
     np.testing.assert_array_equal(u.grad.data, [10.0, 10.0])
 
 
-def test_a_weight_used_many_times_sums_in_place_to_the_plain_result():
+def test_a_weight_used_many_times_sums_in_place_to_core_simples_result():
     rng = np.random.default_rng(3)
-    W = Variable(rng.standard_normal((3, 3)))
-    h = Variable(rng.standard_normal((2, 3)))
-    for _ in range(10):  # an RNN: W's gradient is a sum of 10 terms
-        h = F.tanh(F.matmul(h, W))
-    y = F.sum(h)
-    expected = plain_backward(y)[id(W)].data
-    y.backward()
-    np.testing.assert_array_equal(W.grad.data, expected)
+    W0, h0 = rng.standard_normal((3, 3)), rng.standard_normal((2, 3))
+    results = []
+    for ops in (CORE, SIMPLE):
+        W, h = ops.Variable(W0.copy()), ops.Variable(h0.copy())
+        for _ in range(10):  # an RNN: W's gradient is a sum of 10 terms
+            h = ops.tanh(ops.matmul(h, W))
+        y = ops.sum(h)
+        y.backward()
+        results.append((W, h))
+    assert_same_gradients([results[0][0]], [results[1][0]])
+    W, h = results[0]
     before = W.grad
+    before_data = before.data.copy()
     y2 = F.sum(F.matmul(h, W))  # a second backward adds to the grad the user holds
     y2.backward()
     assert W.grad is not before  # the first grad is not changed in place
+    np.testing.assert_array_equal(before.data, before_data)
 
 
 def test_linear_gradient_ops_first_and_second_order():

@@ -11,6 +11,11 @@ variable(12.0)
 """
 __version__ = '0.1.0'
 
+# The book's switch (dezero/__init__.py): steps 23-32 flip it to use the simple engine.
+# zerograd always runs on zerograd.core; the book's steps 1-32 engine is importable as
+# zerograd.core_simple (not imported here: `import zerograd` stays light).
+is_simple_core = False
+
 from zerograd.core import (Config, Function, Parameter, Variable, as_array,  # noqa: F401
                            as_variable, no_grad, test_mode, using_config)
 

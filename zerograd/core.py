@@ -745,7 +745,9 @@ class DivFromConstant(_WithConstant):
 
     def backward(self, gy):
         x, = self.inputs
-        return _sum_to(-(gy * self.c) / (x * x), self.x_shape)
+        # -(gy (c / x^2)) is gy (-c / x^2) to the bit (negation is exact), as Div computes
+        # it, without negating c (an unsigned c would wrap around)
+        return _sum_to(-(gy * (self.c / (x * x))), self.x_shape)
 
 
 class Pow(_WithConstant):
