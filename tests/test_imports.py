@@ -187,3 +187,17 @@ def test_modules_depend_downward(low, high):
             seen.add(name)
             todo.extend(graph[name])
     assert high not in seen
+
+
+def test_no_function_is_written_twice_in_the_functions_package():
+    """One helper, one place (``_shaped`` was written in functions.py and again in
+    functions_conv.py): the modules of the functions package define disjoint names."""
+    where = {}
+    for name, path in FILES.items():
+        if not name.startswith('zerograd.functions'):
+            continue
+        with open(path, encoding='utf-8') as file:
+            for node in ast.parse(file.read()).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    where.setdefault(node.name, []).append(name)
+    assert {name: modules for name, modules in where.items() if len(modules) > 1} == {}
