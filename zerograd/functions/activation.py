@@ -1,4 +1,4 @@
-"""Activations (the book's steps 43-47): sigmoid (with the book's composed
+"""Activations (the book's steps 43, 47 and 51): sigmoid (with the book's composed
 ``sigmoid_simple``), relu, leaky_relu, softmax (with ``softmax_simple``) and log_softmax.
 Sigmoid's gradient is the fused ``SigmoidGrad`` of ``fused``.
 """

@@ -5,12 +5,15 @@
 (gy W.T) and ``LinearGradW`` (x.T gy) instead of a transpose and a matmul each.
 ``LinearPair`` is an RNN gate's x W + b + h U as one op. Each is differentiable again, so
 higher-order derivatives go through them, and each gives the numbers of the composed
-version (the tests compare them). They live here, apart, so that the book's ops in
-``math``, ``activation`` and ``linalg`` read as in the book; those modules import them.
+version (``tests/test_fast_paths.py`` compares them). They live here, apart, so that the
+book's ops in ``math``, ``activation`` and ``linalg`` read as in the book; those modules
+import them. ``_matmul_2d`` is the 2-D product all the fast linear ops share.
 
 This module sits below them: it imports only the engine and ``reduction``. Where a
 backward needs a matrix product it writes ``@``, which is ``Variable.__matmul__``, that is
-``F.matmul`` (in ``linalg``, above this module).
+``F.matmul`` (in ``linalg``, above this module). The LSTM cell's fused ops
+(``LSTMState``, ``LSTMOutput``) run tanh and sigmoid when differentiated twice, so they
+sit above those, in ``rnn``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Linear algebra (the book's steps 38 and 43): matmul, and linear = x W + b, with the
+"""Linear algebra (the book's steps 41 and 43): matmul, and linear = x W + b, with the
 book's composed ``linear_simple`` as its oracle; ``linear_pair`` is an RNN's
 x W + b + h U as one op. Linear's gradients are the fused ``LinearGradX`` and
 ``LinearGradW`` of ``fused``.

@@ -1,4 +1,4 @@
-"""Losses and accuracy (the book's steps 42, 46 and 47): mean_squared_error,
+"""Losses and accuracy (the book's steps 42, 47 and 50): mean_squared_error,
 softmax_cross_entropy (each with the book's composed ``_simple`` version as its oracle),
 sigmoid_cross_entropy, binary_cross_entropy, and accuracy. The shapes and labels are
 checked at the boundary: no silent broadcasting of (N,) against (N, 1), class ids in

@@ -1,5 +1,5 @@
-"""Elementwise math (the book's steps 27 and 33-36): sin, cos, tanh, exp, log, square,
-sqrt, abs and clip. (``+ - * / **`` and unary minus are in ``core``, re-exported by
+"""Elementwise math (the book's steps 2-3, 27 and 33-36): sin, cos, tanh, exp, log,
+square, sqrt, abs and clip. (``+ - * / **`` and unary minus are in ``core``, re-exported by
 ``zerograd.functions``.)
 
 The dtype rule of functions that compute in floating point (``exp, log, sin, cos, tanh,

@@ -1,4 +1,4 @@
-"""Regularisation and normalisation (the book's steps 52 and after): dropout (inverted,
+"""Regularisation and normalisation (the book's step 54 and after): dropout (inverted,
 identity under ``test_mode()``) and batch_norm (alias ``batch_nrom``, the book's
 spelling), whose running mean and variance are updated in place in training.
 """
