@@ -258,8 +258,8 @@ def im2col(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1, pad: 
     return Im2col(kernel_size, stride, pad, to_matrix)(x)
 
 
-def col2im(x: VarOrArray, input_shape: tuple, kernel_size: int | Pair, stride: int | Pair = 1, pad: int | Pair = 0,
-           to_matrix: bool = True) -> Variable:
+def col2im(x: VarOrArray, input_shape: tuple, kernel_size: int | Pair, stride: int | Pair = 1,
+           pad: int | Pair = 0, to_matrix: bool = True) -> Variable:
     """The adjoint of ``im2col``: each window of col added back where it came from, into
     an array of ``input_shape`` (N, C, H, W). x: the columns, (N*OH*OW, C*KH*KW) if
     to_matrix, else (N, C, KH, KW, OH, OW) (named x as in the book). The gradient is
@@ -404,7 +404,8 @@ def _check_conv(op: str, x: Any, W: Any, b: Any, stride: Any, pad: Any,
     return stride, pad
 
 
-def conv2d(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: int | Pair = 1, pad: int | Pair = 0) -> Variable:
+def conv2d(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: int | Pair = 1,
+           pad: int | Pair = 0) -> Variable:
     """2-D convolution (cross-correlation, as in every framework), zero padded.
 
     x: (N, C, H, W); W: (OC, C, KH, KW); b: (OC,) or None -> (N, OC, OH, OW) with
@@ -425,8 +426,8 @@ def conv2d(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: in
     return Conv2d(stride, pad, needs_gx)(x, W, b)
 
 
-def deconv2d(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: int | Pair = 1, pad: int | Pair = 0,
-             outsize: int | Pair | None = None) -> Variable:
+def deconv2d(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: int | Pair = 1,
+             pad: int | Pair = 0, outsize: int | Pair | None = None) -> Variable:
     """2-D transposed convolution (the gradient of conv2d with respect to its input).
 
     x: (N, C, H, W); W: (C, OC, KH, KW) (torch's conv_transpose2d layout); b: (OC,) or
@@ -466,7 +467,8 @@ def deconv2d(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: 
     return Deconv2d(stride, pad, outsize, needs_gx)(x, W, b)
 
 
-def conv2d_simple(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None, stride: int | Pair = 1, pad: int | Pair = 0) -> Variable:
+def conv2d_simple(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None,
+                  stride: int | Pair = 1, pad: int | Pair = 0) -> Variable:
     """The book's composed convolution, the oracle of ``conv2d``: im2col, then linear
     with the weights as a (C*KH*KW, OC) matrix, then reshape to (N, OC, OH, OW).
 

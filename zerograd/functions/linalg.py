@@ -121,7 +121,8 @@ def linear_simple(x: VarOrArray, W: VarOrArray, b: VarOrArray | None = None) -> 
     return t + b
 
 
-def linear_pair(x: VarOrArray, W: VarOrArray, b: VarOrArray, h: VarOrArray, U: VarOrArray) -> Variable:
+def linear_pair(x: VarOrArray, W: VarOrArray, b: VarOrArray, h: VarOrArray,
+                U: VarOrArray) -> Variable:
     """x W + b + h U as one op (``LinearPair``): ``linear(x, W, b) + linear(h, U)``, as an
     RNN's ``x2h(x) + h2h(h)``. x (N, in), W (in, out), b (out,), h (N, H), U (H, out)
     -> (N, out)."""

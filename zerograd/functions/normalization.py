@@ -99,8 +99,8 @@ class BatchNorm(Function):
         return gx, ggamma, gbeta
 
 
-def batch_norm(x: VarOrArray, gamma: VarOrArray, beta: VarOrArray, mean: VarOrArray, var: VarOrArray, decay: float = 0.9,
-               eps: float = 2e-5) -> Variable:
+def batch_norm(x: VarOrArray, gamma: VarOrArray, beta: VarOrArray, mean: VarOrArray,
+               var: VarOrArray, decay: float = 0.9, eps: float = 2e-5) -> Variable:
     """Batch normalisation. x: (N, C) or (N, C, H, W), real (bool/int: float64); gamma,
     beta, mean, var: (C,). ``mean`` and ``var`` are arrays updated in place in training,
     which needs more than one value per channel (N H W > 1), as in PyTorch."""

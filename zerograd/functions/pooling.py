@@ -139,7 +139,8 @@ def _check_max_pad(op: str, kernel_size: Pair, pad: Pair) -> None:
                          'or some windows would hold only padding')
 
 
-def pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1, pad: int | Pair = 0) -> Variable:
+def pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
+            pad: int | Pair = 0) -> Variable:
     """Max pooling. x: (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2 PH - KH) // SH + 1.
     kernel_size, stride, pad: an int or a pair; pad < kernel_size. The padding never wins
     (as torch's max_pool2d). Note the book's default stride=1: pass stride=2 for the usual
@@ -156,7 +157,8 @@ def pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1, pad:
     return Pooling(kernel_size, stride, pad)(x)
 
 
-def pooling_simple(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1, pad: int | Pair = 0) -> Variable:
+def pooling_simple(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
+                   pad: int | Pair = 0) -> Variable:
     """The composed max pooling, the oracle of ``pooling``: im2col, max over each window,
     reshape. Padding gets -inf (a constant added to the columns), so it never wins; on a
     tie every maximum gets the gradient (``max``'s rule), where ``pooling`` picks one.
@@ -241,7 +243,8 @@ class AveragePoolingGrad(Function):
         return AveragePooling(p.kernel_size, p.stride, p.pad)(ggx)
 
 
-def average_pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1, pad: int | Pair = 0) -> Variable:
+def average_pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
+                    pad: int | Pair = 0) -> Variable:
     """Average pooling. x: (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2 PH - KH) // SH + 1.
     kernel_size, stride, pad: an int or a pair (non-square kernels work). Zero padding
     counts in the average (torch's avg_pool2d with count_include_pad=True).

@@ -68,7 +68,8 @@ class LSTMOutput(Function):
         return gh * o * (1 - tc * tc), gh * tc * o * (1 - o)
 
 
-def lstm_cell(c_prev: VarOrArray, af: VarOrArray, ai: VarOrArray, ao: VarOrArray, au: VarOrArray) -> tuple[Variable, Variable]:
+def lstm_cell(c_prev: VarOrArray, af: VarOrArray, ai: VarOrArray, ao: VarOrArray,
+              au: VarOrArray) -> tuple[Variable, Variable]:
     """The LSTM update (c, h) from the previous cell c_prev and the pre-activations of
     the forget, input and output gates and of the update (af, ai, ao, au), all (N, H):
     c = sigmoid(af) c_prev + sigmoid(ai) tanh(au), h = sigmoid(ao) tanh(c).
