@@ -7,7 +7,8 @@ import pytest
 
 import zerograd
 
-MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(zerograd.__path__, 'zerograd.')
+# walk_packages: the modules of subpackages (zerograd.functions.conv, ...) too.
+MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(zerograd.__path__, 'zerograd.')
                  if name != 'zerograd.__main__')
 
 

@@ -1,0 +1,259 @@
+"""Pooling (the book's step 57): max pooling (``pooling``, with the book's composed
+``pooling_simple`` as its oracle) and average pooling, on the windows of ``conv``'s
+strided view (no copy of the windows; one pass per kernel offset).
+
+Shapes: x (N, C, H, W) -> (N, C, OH, OW) with OH = (H + 2 PH - KH) // SH + 1.
+``kernel_size``, ``stride`` and ``pad`` take an int or a pair.
+
+Every backward is a Function of this module, so it can be differentiated again: max
+pooling's gradient is ``PoolingGrad``, whose gradient is ``PoolingWithIndexes``, whose
+gradient is ``PoolingGrad`` again (any order); average pooling's is
+``AveragePoolingGrad``, whose gradient is average pooling.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zerograd.core import Function, Variable, as_variable
+from zerograd.cuda import get_array_module
+from zerograd.functions.array import reshape, transpose
+from zerograd.functions.conv import (_batch_last, _check_4d, _check_fits, _full, _im2col_array,
+                                     _lowest, _outsize, _window_args, _windows, im2col)
+from zerograd.functions.reduction import max
+from zerograd.hints import Pair, VarOrArray
+
+
+def _index_dtype(window_size: int) -> Any:
+    """The smallest integer type that numbers the positions of a window."""
+    return np.uint8 if window_size <= 256 else np.int32
+
+
+class Pooling(Function):
+    """Max pooling: y[n, c, oh, ow] = the maximum of the window of x at (oh, ow), padding
+    with a value that never wins (-inf). The position of each maximum (the first one on a
+    tie) is kept in ``indexes`` (N, C, OH, OW), found in the same pass as the maximum.
+    gx = PoolingGrad(gy): gy sent to those positions."""
+
+    def __init__(self, kernel_size: Pair, stride: Pair, pad: Pair) -> None:
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        KH, KW = self.kernel_size
+        windows = _windows(x, self.kernel_size, self.stride, self.pad, _lowest(x.dtype))
+        # One pass per kernel offset keeps the running maximum and where it was seen.
+        # Plain arithmetic, no masked copies (which are several times slower): the index
+        # only grows, so "k where greater" is maximum(indexes, greater * k).
+        y = windows[:, :, 0, 0].copy(order='K')
+        index_type = _index_dtype(KH * KW)
+        self.indexes = xp.zeros_like(y, dtype=index_type)  # in y's memory order
+        for k in range(1, KH * KW):
+            window = windows[:, :, k // KW, k % KW]
+            greater = window > y
+            xp.maximum(y, window, out=y)
+            xp.maximum(self.indexes, greater * index_type(k), out=self.indexes)
+        self.x_shape = x.shape
+        self.batch_last = _batch_last(x)
+        return y
+
+    def backward(self, gy):
+        return PoolingGrad(self)(gy)
+
+
+class PoolingGrad(Function):
+    """The gradient of max pooling: gx (N, C, H, W) is zero but at each window's maximum,
+    which gets that window's gy (N, C, OH, OW) (summed where windows overlap).
+    Linear in gy; its gradient is PoolingWithIndexes."""
+
+    def __init__(self, pooling: Pooling) -> None:
+        self.pooling = pooling
+
+    def forward(self, gy):
+        p = self.pooling
+        KH, KW = p.kernel_size
+        SH, SW = p.stride
+        PH, PW = p.pad
+        N, C, H, W = p.x_shape
+        OH, OW = gy.shape[2:]
+        xp = get_array_module(gy)
+        if _batch_last(gy) != p.batch_last:
+            # One copy into the memory order of the indexes and of gx, so that the passes
+            # below stream through all three (mixed orders are several times slower).
+            gy_in_order = xp.empty_like(p.indexes, dtype=gy.dtype)
+            gy_in_order[...] = gy
+            gy = gy_in_order
+        gx = _full((N, C, H + 2 * PH, W + 2 * PW), 0, gy.dtype, xp, p.batch_last)
+        overlapping = KH > SH or KW > SW
+        for k in range(KH * KW):
+            i, j = divmod(k, KW)
+            positions = gx[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW]
+            if overlapping:
+                positions += gy * (p.indexes == k)
+            else:  # each position is in one window: write, no read-add-write
+                xp.multiply(gy, p.indexes == k, out=positions)
+        if PH or PW:
+            gx = gx[:, :, PH:PH + H, PW:PW + W].copy(order='K')
+        return gx
+
+    def backward(self, ggx):
+        return PoolingWithIndexes(self.pooling)(ggx)
+
+
+class PoolingWithIndexes(Function):
+    """x (N, C, H, W) read at the positions a max pooling chose: y (N, C, OH, OW).
+    Linear in x (the adjoint of PoolingGrad); its gradient is PoolingGrad."""
+
+    def __init__(self, pooling: Pooling) -> None:
+        self.pooling = pooling
+
+    def forward(self, x):
+        p = self.pooling
+        xp = get_array_module(x)
+        KH, KW = p.kernel_size
+        windows = _windows(x, p.kernel_size, p.stride, p.pad)
+        y = windows[:, :, 0, 0].copy(order='K')
+        for k in range(1, KH * KW):
+            xp.copyto(y, windows[:, :, k // KW, k % KW], where=p.indexes == k)
+        return y
+
+    def backward(self, gy):
+        return PoolingGrad(self.pooling)(gy)
+
+
+def _check_pooling(op: str, x: Any, kernel_size: Any, stride: Any,
+                   pad: Any) -> tuple[Pair, Pair, Pair]:
+    _check_4d(op, 'x', x, '(N, C, H, W)')
+    kernel_size, stride, pad = _window_args(op, kernel_size, stride, pad)
+    _check_fits(op, x.shape, kernel_size, pad)
+    return kernel_size, stride, pad
+
+
+def _check_max_pad(op: str, kernel_size: Pair, pad: Pair) -> None:
+    # With pad < kernel every window holds at least one element of x.
+    if pad[0] >= kernel_size[0] or pad[1] >= kernel_size[1]:
+        raise ValueError(f'{op}: pad {pad} must be smaller than kernel_size {kernel_size}, '
+                         'or some windows would hold only padding')
+
+
+def pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
+            pad: int | Pair = 0) -> Variable:
+    """Max pooling. x: (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2 PH - KH) // SH + 1.
+    kernel_size, stride, pad: an int or a pair; pad < kernel_size. The padding never wins
+    (as torch's max_pool2d). Note the book's default stride=1: pass stride=2 for the usual
+    2 x 2 pooling. The gradient goes to the first maximum of each window.
+
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> pooling(x, 2, stride=2).data
+    array([[[[ 5.,  7.],
+             [13., 15.]]]], dtype=float32)
+    """
+    x = as_variable(x)
+    kernel_size, stride, pad = _check_pooling('pooling', x, kernel_size, stride, pad)
+    _check_max_pad('pooling', kernel_size, pad)
+    return Pooling(kernel_size, stride, pad)(x)
+
+
+def pooling_simple(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
+                   pad: int | Pair = 0) -> Variable:
+    """The composed max pooling, the oracle of ``pooling``: im2col, max over each window,
+    reshape. Padding gets -inf (a constant added to the columns), so it never wins; on a
+    tie every maximum gets the gradient (``max``'s rule), where ``pooling`` picks one.
+
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> pooling_simple(x, 2, stride=2).data
+    array([[[[ 5.,  7.],
+             [13., 15.]]]], dtype=float32)
+    """
+    x = as_variable(x)
+    kernel_size, stride, pad = _check_pooling('pooling_simple', x, kernel_size, stride, pad)
+    _check_max_pad('pooling_simple', kernel_size, pad)
+    N, C, H, W = x.shape
+    KH, KW = kernel_size
+    OH, OW = _outsize(x.shape, kernel_size, stride, pad)
+    col = im2col(x, kernel_size, stride, pad, to_matrix=True)  # (N*OH*OW, C*KH*KW)
+    col = reshape(col, (N, OH * OW, C, KH * KW))
+    if pad != (0, 0):
+        # -inf where im2col read padding (found as the zeros of the columns of ones).
+        xp = get_array_module(x.data)
+        ones = xp.ones((1, 1, H, W), dtype=x.dtype)
+        inside = _im2col_array(ones, kernel_size, stride, pad, to_matrix=True)
+        mask = xp.where(inside == 0, x.dtype.type(_lowest(x.dtype)), x.dtype.type(0))
+        col = col + mask.reshape(1, OH * OW, 1, KH * KW)
+    y = max(col, axis=3)                                        # (N, OH*OW, C)
+    return transpose(reshape(y, (N, OH, OW, C)), (0, 3, 1, 2))
+
+
+class AveragePooling(Function):
+    """Average pooling: y = the sum of each window of the zero-padded x divided by KH*KW
+    (the padding counts, as torch's avg_pool2d by default). Linear in x;
+    gx = AveragePoolingGrad(gy)."""
+
+    def __init__(self, kernel_size: Pair, stride: Pair, pad: Pair) -> None:
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        self.batch_last = _batch_last(x)
+        KH, KW = self.kernel_size
+        windows = _windows(x, self.kernel_size, self.stride, self.pad)
+        dtype = x.dtype if x.dtype.kind == 'f' else np.float64  # integers average to floats
+        y = windows[:, :, 0, 0].astype(dtype, order='K')
+        for k in range(1, KH * KW):
+            y += windows[:, :, k // KW, k % KW]
+        y /= y.dtype.type(KH * KW)
+        return y
+
+    def backward(self, gy):
+        return AveragePoolingGrad(self)(gy)
+
+
+class AveragePoolingGrad(Function):
+    """The gradient of average pooling: each window of gx (N, C, H, W) gets its
+    gy / (KH*KW), summed where windows overlap (col2im of the broadcast gy).
+    Linear in gy, the adjoint of average pooling; its gradient is AveragePooling."""
+
+    def __init__(self, pooling: AveragePooling) -> None:
+        self.pooling = pooling
+
+    def forward(self, gy):
+        p = self.pooling
+        KH, KW = p.kernel_size
+        SH, SW = p.stride
+        PH, PW = p.pad
+        N, C, H, W = p.x_shape
+        OH, OW = gy.shape[2:]
+        xp = get_array_module(gy)
+        share = gy / gy.dtype.type(KH * KW)
+        gx = _full((N, C, H + 2 * PH, W + 2 * PW), 0, gy.dtype, xp, p.batch_last)
+        for i in range(KH):
+            for j in range(KW):
+                gx[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW] += share
+        if PH or PW:
+            gx = gx[:, :, PH:PH + H, PW:PW + W].copy(order='K')
+        return gx
+
+    def backward(self, ggx):
+        p = self.pooling
+        return AveragePooling(p.kernel_size, p.stride, p.pad)(ggx)
+
+
+def average_pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
+                    pad: int | Pair = 0) -> Variable:
+    """Average pooling. x: (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2 PH - KH) // SH + 1.
+    kernel_size, stride, pad: an int or a pair (non-square kernels work). Zero padding
+    counts in the average (torch's avg_pool2d with count_include_pad=True).
+
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> average_pooling(x, (2, 4), stride=2).data
+    array([[[[ 3.5],
+             [11.5]]]], dtype=float32)
+    """
+    x = as_variable(x)
+    kernel_size, stride, pad = _check_pooling('average_pooling', x, kernel_size, stride, pad)
+    return AveragePooling(kernel_size, stride, pad)(x)
