@@ -1,229 +1,32 @@
-"""The per-op checks of the convolution family (``zerograd.functions_conv``): im2col, col2im,
-conv2d, deconv2d, conv2d_simple, pooling, pooling_simple, average_pooling.
+"""The convolution family of ``zerograd.functions``: conv2d, deconv2d, conv2d_simple,
+pooling, pooling_simple, average_pooling, im2col, col2im.
 
-Every op goes through ``check_op`` (forward against a plain NumPy loop reference in float64
-and float32, float32 kept, first derivatives and double backward against central
-differences). Then what ``check_op`` cannot see: max pooling's third derivative, the
-composed ``_simple`` oracles against the fused ops, chains that pass the channel-major output
-of one convolution to the next op, the book's printed shapes, and the error messages.
+Every case of the registry's 'conv' topic goes through ``check_op`` (forward against a plain
+NumPy loop reference in float64 and float32, float32 kept, first derivatives and double
+backward against central differences). Then what ``check_op`` cannot see: max pooling's
+third derivative, the composed ``_simple`` oracles against the fused ops, chains that pass
+the channel-major output of one convolution to the next op, the book's printed shapes, and
+the error messages.
 """
 import re
 
 import numpy as np
 import pytest
 
+import ops
 import zerograd.functions as F
+from op_references import _pad, np_deconv2d, np_windows
+from op_references import _distinct as distinct
 from zerograd import Variable, utils
 from zerograd.functions_conv import Pooling, PoolingGrad, PoolingWithIndexes
-from zerograd.testing import check_op
+
+CONV_SETTINGS = ops.CONV_SETTINGS
 
 
-# =============================================================================
-# NumPy references: plain loops over the output pixels
-# =============================================================================
-def _pad(x, pad, value=0.0):
-    PH, PW = utils.pair(pad)
-    return np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)), constant_values=value)
-
-
-def _out(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
-
-
-def np_windows(x, kernel_size, stride, pad, value=0.0):
-    """(N, C, KH, KW, OH, OW) by a loop over the output pixels."""
-    KH, KW = utils.pair(kernel_size)
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, C, H, W = x.shape
-    OH, OW = _out(H, KH, SH, PH), _out(W, KW, SW, PW)
-    xp = _pad(x, pad, value)
-    col = np.zeros((N, C, KH, KW, OH, OW), dtype=x.dtype)
-    for i in range(OH):
-        for j in range(OW):
-            col[:, :, :, :, i, j] = xp[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
-    return col
-
-
-def np_im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
-    col = np_windows(x, kernel_size, stride, pad)
-    if to_matrix:
-        N, C, KH, KW, OH, OW = col.shape
-        return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * OH * OW, -1)
-    return col
-
-
-def np_col2im(col, x_shape, kernel_size, stride=1, pad=0, to_matrix=True):
-    KH, KW = utils.pair(kernel_size)
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, C, H, W = x_shape
-    OH, OW = _out(H, KH, SH, PH), _out(W, KW, SW, PW)
-    if to_matrix:
-        col = col.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 4, 5, 1, 2)
-    x = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=col.dtype)
-    for i in range(OH):
-        for j in range(OW):
-            x[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW] += col[:, :, :, :, i, j]
-    return x[:, :, PH:PH + H, PW:PW + W]
-
-
-def np_conv2d(x, W, b=None, stride=1, pad=0):
-    """A naive convolution: for every output pixel, its window dotted with each filter."""
-    OC, C, KH, KW = W.shape
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, _, H, Wd = x.shape
-    OH, OW = _out(H, KH, SH, PH), _out(Wd, KW, SW, PW)
-    xp = _pad(x, pad)
-    y = np.zeros((N, OC, OH, OW), dtype=np.result_type(x, W))
-    for i in range(OH):
-        for j in range(OW):
-            window = xp[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
-            y[:, :, i, j] = np.tensordot(window, W, axes=([1, 2, 3], [1, 2, 3]))
-    if b is not None:
-        y += b.reshape(1, OC, 1, 1)
-    return y
-
-
-def np_deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
-    """A naive transposed convolution: every input pixel adds W[c] times itself into its
-    window of the (padded) output."""
-    C, OC, KH, KW = W.shape
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, _, H, Wd = x.shape
-    if outsize is None:
-        outsize = (SH * (H - 1) + KH - 2 * PH, SW * (Wd - 1) + KW - 2 * PW)
-    OH, OW = utils.pair(outsize)
-    y = np.zeros((N, OC, OH + 2 * PH, OW + 2 * PW), dtype=np.result_type(x, W))
-    for n in range(N):
-        for h in range(H):
-            for w in range(Wd):
-                y[n, :, h * SH:h * SH + KH, w * SW:w * SW + KW] += np.tensordot(
-                    x[n, :, h, w], W, axes=(0, 0))
-    y = y[:, :, PH:PH + OH, PW:PW + OW]
-    if b is not None:
-        y += b.reshape(1, OC, 1, 1)
-    return y
-
-
-def np_max_pool(x, kernel_size, stride=1, pad=0):
-    return np_windows(x, kernel_size, stride, pad, -np.inf).max(axis=(2, 3))
-
-
-def np_avg_pool(x, kernel_size, stride=1, pad=0):
-    return np_windows(x, kernel_size, stride, pad).mean(axis=(2, 3))
-
-
-def distinct(shape, rng):
-    """Values in [-1, 1) at least 2 / size apart: no ties for max pooling to break."""
-    size = int(np.prod(shape))
-    return (rng.permutation(size).reshape(shape) * 2.0 / size - 1.0)
-
-
-# =============================================================================
-# check_op on every op
-# =============================================================================
-# (kernel_size, stride, pad, x shape): square and non-square, strides 1-3, pads 0-2
-CONV_SETTINGS = [
-    (3, 1, 0, (2, 3, 5, 5)),
-    (3, 1, 1, (2, 2, 4, 5)),
-    (2, 2, 0, (1, 2, 5, 4)),
-    ((2, 3), (2, 1), (1, 2), (2, 2, 4, 3)),
-    (3, 3, 2, (1, 2, 5, 6)),
-]
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS)
-def test_check_op_conv2d(kernel_size, stride, pad, x_shape):
-    KH, KW = utils.pair(kernel_size)
-    C = x_shape[1]
-    check_op(f'conv2d k={kernel_size} s={stride} p={pad}',
-             lambda x, W, b: F.conv2d(x, W, b, stride=stride, pad=pad),
-             lambda x, W, b: np_conv2d(x, W, b, stride, pad),
-             [x_shape, (3, C, KH, KW), (3,)])
-
-
-def test_check_op_conv2d_without_b_and_with_ndarray_x():
-    check_op('conv2d without b', lambda x, W: F.conv2d(x, W, stride=2, pad=1),
-             lambda x, W: np_conv2d(x, W, None, 2, 1), [(2, 2, 5, 4), (3, 2, 3, 3)])
-    X = np.random.default_rng(0).uniform(-1, 1, (2, 2, 4, 4))
-    check_op('conv2d ndarray x', lambda W, b: F.conv2d(X.astype(W.dtype), W, b, pad=1),
-             lambda W, b: np_conv2d(X, W, b, 1, 1), [(3, 2, 3, 3), (3,)])
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS[:4])
-def test_check_op_conv2d_simple(kernel_size, stride, pad, x_shape):
-    KH, KW = utils.pair(kernel_size)
-    check_op('conv2d_simple', lambda x, W, b: F.conv2d_simple(x, W, b, stride, pad),
-             lambda x, W, b: np_conv2d(x, W, b, stride, pad),
-             [x_shape, (3, x_shape[1], KH, KW), (3,)])
-
-
-# (kernel_size, stride, pad, x shape, outsize or None)
-DECONV_SETTINGS = [
-    (3, 1, 0, (2, 3, 3, 3), None),
-    (3, 2, 1, (2, 2, 3, 2), None),
-    (3, 2, 1, (1, 2, 3, 2), (6, 4)),
-    ((2, 3), (3, 2), (0, 1), (2, 2, 2, 3), (5, 5)),
-    (4, 3, 2, (1, 2, 3, 3), (7, 8)),
-]
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape, outsize', DECONV_SETTINGS)
-def test_check_op_deconv2d(kernel_size, stride, pad, x_shape, outsize):
-    KH, KW = utils.pair(kernel_size)
-    C = x_shape[1]
-    check_op(f'deconv2d k={kernel_size} s={stride} p={pad} outsize={outsize}',
-             lambda x, W, b: F.deconv2d(x, W, b, stride, pad, outsize),
-             lambda x, W, b: np_deconv2d(x, W, b, stride, pad, outsize),
-             [x_shape, (C, 3, KH, KW), (3,)])
-
-
-def test_check_op_deconv2d_without_b():
-    check_op('deconv2d without b', lambda x, W: F.deconv2d(x, W, stride=2),
-             lambda x, W: np_deconv2d(x, W, None, 2, 0), [(2, 2, 3, 3), (2, 3, 2, 2)])
-
-
-# (kernel_size, stride, pad, x shape)
-POOL_SETTINGS = [
-    (2, 2, 0, (2, 3, 4, 4)),
-    (3, 1, 1, (1, 2, 4, 5)),
-    ((2, 3), (1, 2), (1, 0), (2, 2, 5, 5)),
-    ((3, 2), 3, (2, 1), (1, 2, 7, 6)),
-    (2, 1, 0, (1, 1, 3, 3)),
-]
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', POOL_SETTINGS)
-@pytest.mark.parametrize('name', ['pooling', 'pooling_simple'])
-def test_check_op_max_pooling(name, kernel_size, stride, pad, x_shape):
-    f = getattr(F, name)
-    check_op(f'{name} k={kernel_size} s={stride} p={pad}',
-             lambda x: f(x, kernel_size, stride, pad),
-             lambda x: np_max_pool(x, kernel_size, stride, pad), [x_shape],
-             make_input=distinct)
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', POOL_SETTINGS)
-def test_check_op_average_pooling(kernel_size, stride, pad, x_shape):
-    check_op(f'average_pooling k={kernel_size} s={stride} p={pad}',
-             lambda x: F.average_pooling(x, kernel_size, stride, pad),
-             lambda x: np_avg_pool(x, kernel_size, stride, pad), [x_shape])
-
-
-@pytest.mark.parametrize('to_matrix', [True, False], ids=['matrix', '6-D'])
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS[1:4])
-def test_check_op_im2col_col2im(kernel_size, stride, pad, x_shape, to_matrix):
-    check_op(f'im2col to_matrix={to_matrix}',
-             lambda x: F.im2col(x, kernel_size, stride, pad, to_matrix),
-             lambda x: np_im2col(x, kernel_size, stride, pad, to_matrix), [x_shape])
-    col_shape = np_im2col(np.zeros(x_shape), kernel_size, stride, pad, to_matrix).shape
-    check_op(f'col2im to_matrix={to_matrix}',
-             lambda col: F.col2im(col, x_shape, kernel_size, stride, pad, to_matrix),
-             lambda col: np_col2im(col, x_shape, kernel_size, stride, pad, to_matrix),
-             [col_shape])
+@pytest.mark.parametrize('case', ops.cases(ops.GRAD, 'conv'), ids=ops.case_id)
+def test_check_op(case):
+    """The registry's conv cases (ops.py) through zerograd.testing.check_op."""
+    ops.check_case(case)
 
 
 # =============================================================================
@@ -294,6 +97,8 @@ def test_max_pooling_third_and_fourth_derivatives():
 # =============================================================================
 # The composed oracles against the fused ops, and channel-major chains
 # =============================================================================
+
+
 @pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS)
 def test_conv2d_simple_equals_conv2d(kernel_size, stride, pad, x_shape):
     rng = np.random.default_rng(1)
@@ -399,8 +204,7 @@ def test_deconv2d_is_the_input_gradient_of_conv2d():
     gy = rng.standard_normal(y.shape)
     y.grad = Variable(gy)
     y.backward()
-    np.testing.assert_allclose(x.grad.data,
-                               F.deconv2d(gy, W, stride=2, pad=1, outsize=(7, 6)).data)
+    np.testing.assert_allclose(x.grad.data, np_deconv2d(gy, W, stride=2, pad=1, outsize=(7, 6)))
 
 
 def test_default_stride_of_pooling_is_one():
@@ -425,6 +229,8 @@ def test_average_pooling_of_integers_gives_floats():
 # =============================================================================
 # The book's printed shapes (steps 55 and 57)
 # =============================================================================
+
+
 def test_step55_conv_outsize():
     H, W = 4, 4
     KH, KW = 3, 3
@@ -456,8 +262,13 @@ def test_step57_im2col_and_conv2d_simple_shapes():
 # =============================================================================
 # Errors a user can act on
 # =============================================================================
+
+
 X = np.zeros((2, 3, 5, 5))
+
+
 W3 = np.zeros((4, 3, 3, 3))
+
 
 ERRORS = [
     (lambda: F.conv2d(np.zeros((3, 5, 5)), W3), r'conv2d: x must be 4-D .* got shape \(3, 5, 5\)'),
