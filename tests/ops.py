@@ -92,7 +92,7 @@ class Op:
 
 
 TOPICS = ('math', 'array', 'reduction', 'linalg', 'activation', 'loss', 'normalization',
-          'conv', 'rnn')
+          'conv', 'pooling', 'rnn')
 OPS: dict[str, Op] = {}
 
 # Public functions of zerograd.functions that are not differentiable ops, and why.
@@ -534,10 +534,11 @@ _device('min', 'min', lambda a: F.min(a), [(3, 4)])
 
 
 # =============================================================================
-# linalg: matmul, linear, linear_pair, embed_id
+# linalg: matmul, linear, linear_pair (and embed_id's cases, an array op)
 # =============================================================================
-for _name in ('matmul', 'linear', 'linear_simple', 'linear_pair', 'embed_id'):
+for _name in ('matmul', 'linear', 'linear_simple', 'linear_pair'):
     op(_name, 'linalg')
+op('embed_id', 'array')
 
 for _shapes in [[(3, 4), (4, 5)], [(2, 3, 4), (4, 5)], [(3, 4), (2, 4, 5)],
                 [(2, 3, 4), (2, 4, 5)], [(2, 3, 4), (1, 4, 5)], [(1, 3, 4), (2, 4, 5)],
@@ -768,11 +769,12 @@ _torch('batch_norm', 'batch_norm (N, C, H, W)', _batch_norm_like_torch,
 
 
 # =============================================================================
-# conv: conv2d, deconv2d, pooling, im2col, col2im
+# conv: conv2d, deconv2d, im2col, col2im; pooling: pooling, average_pooling
 # =============================================================================
-for _name in ('conv2d', 'conv2d_simple', 'deconv2d', 'pooling', 'pooling_simple',
-              'average_pooling', 'im2col', 'col2im'):
+for _name in ('conv2d', 'conv2d_simple', 'deconv2d', 'im2col', 'col2im'):
     op(_name, 'conv')
+for _name in ('pooling', 'pooling_simple', 'average_pooling'):
+    op(_name, 'pooling')
 
 
 def _kernel(kernel_size):

@@ -4,7 +4,7 @@ functions, and the error messages for bad shapes and bad input across the packag
 
 The per-op checks (``check_op`` on every registry case) are in the test file of each
 topic: test_functions_math.py, _array, _reduction, _linalg, _activation, _loss,
-_normalization, _conv and _rnn.
+_normalization, _conv, _pooling and _rnn.
 """
 import inspect
 import os
