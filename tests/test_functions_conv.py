@@ -1,299 +1,37 @@
-"""The per-op checks of the convolution family (``zerograd.functions_conv``): im2col, col2im,
-conv2d, deconv2d, conv2d_simple, pooling, pooling_simple, average_pooling.
+"""The convolutions of ``zerograd.functions``: conv2d, deconv2d, conv2d_simple, im2col,
+col2im (the error messages of the pooling functions too, which share their checks).
 
-Every op goes through ``check_op`` (forward against a plain NumPy loop reference in float64
-and float32, float32 kept, first derivatives and double backward against central
-differences). Then what ``check_op`` cannot see: max pooling's third derivative, the
-composed ``_simple`` oracles against the fused ops, chains that pass the channel-major output
-of one convolution to the next op, the book's printed shapes, and the error messages.
+Every case of the registry's 'conv' topic goes through ``check_op`` (forward against a plain
+NumPy loop reference in float64 and float32, float32 kept, first derivatives and double
+backward against central differences). Then what ``check_op`` cannot see: the composed
+``_simple`` oracles against the fused ops, chains that pass
+the channel-major output of one convolution to the next op, the book's printed shapes, and
+the error messages.
 """
 import re
 
 import numpy as np
 import pytest
 
+import ops
 import zerograd.functions as F
+from op_references import np_deconv2d
 from zerograd import Variable, utils
-from zerograd.functions_conv import Pooling, PoolingGrad, PoolingWithIndexes
-from zerograd.testing import check_op
+
+CONV_SETTINGS = ops.CONV_SETTINGS
 
 
-# =============================================================================
-# NumPy references: plain loops over the output pixels
-# =============================================================================
-def _pad(x, pad, value=0.0):
-    PH, PW = utils.pair(pad)
-    return np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)), constant_values=value)
-
-
-def _out(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
-
-
-def np_windows(x, kernel_size, stride, pad, value=0.0):
-    """(N, C, KH, KW, OH, OW) by a loop over the output pixels."""
-    KH, KW = utils.pair(kernel_size)
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, C, H, W = x.shape
-    OH, OW = _out(H, KH, SH, PH), _out(W, KW, SW, PW)
-    xp = _pad(x, pad, value)
-    col = np.zeros((N, C, KH, KW, OH, OW), dtype=x.dtype)
-    for i in range(OH):
-        for j in range(OW):
-            col[:, :, :, :, i, j] = xp[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
-    return col
-
-
-def np_im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
-    col = np_windows(x, kernel_size, stride, pad)
-    if to_matrix:
-        N, C, KH, KW, OH, OW = col.shape
-        return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * OH * OW, -1)
-    return col
-
-
-def np_col2im(col, x_shape, kernel_size, stride=1, pad=0, to_matrix=True):
-    KH, KW = utils.pair(kernel_size)
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, C, H, W = x_shape
-    OH, OW = _out(H, KH, SH, PH), _out(W, KW, SW, PW)
-    if to_matrix:
-        col = col.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 4, 5, 1, 2)
-    x = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=col.dtype)
-    for i in range(OH):
-        for j in range(OW):
-            x[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW] += col[:, :, :, :, i, j]
-    return x[:, :, PH:PH + H, PW:PW + W]
-
-
-def np_conv2d(x, W, b=None, stride=1, pad=0):
-    """A naive convolution: for every output pixel, its window dotted with each filter."""
-    OC, C, KH, KW = W.shape
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, _, H, Wd = x.shape
-    OH, OW = _out(H, KH, SH, PH), _out(Wd, KW, SW, PW)
-    xp = _pad(x, pad)
-    y = np.zeros((N, OC, OH, OW), dtype=np.result_type(x, W))
-    for i in range(OH):
-        for j in range(OW):
-            window = xp[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
-            y[:, :, i, j] = np.tensordot(window, W, axes=([1, 2, 3], [1, 2, 3]))
-    if b is not None:
-        y += b.reshape(1, OC, 1, 1)
-    return y
-
-
-def np_deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
-    """A naive transposed convolution: every input pixel adds W[c] times itself into its
-    window of the (padded) output."""
-    C, OC, KH, KW = W.shape
-    SH, SW = utils.pair(stride)
-    PH, PW = utils.pair(pad)
-    N, _, H, Wd = x.shape
-    if outsize is None:
-        outsize = (SH * (H - 1) + KH - 2 * PH, SW * (Wd - 1) + KW - 2 * PW)
-    OH, OW = utils.pair(outsize)
-    y = np.zeros((N, OC, OH + 2 * PH, OW + 2 * PW), dtype=np.result_type(x, W))
-    for n in range(N):
-        for h in range(H):
-            for w in range(Wd):
-                y[n, :, h * SH:h * SH + KH, w * SW:w * SW + KW] += np.tensordot(
-                    x[n, :, h, w], W, axes=(0, 0))
-    y = y[:, :, PH:PH + OH, PW:PW + OW]
-    if b is not None:
-        y += b.reshape(1, OC, 1, 1)
-    return y
-
-
-def np_max_pool(x, kernel_size, stride=1, pad=0):
-    return np_windows(x, kernel_size, stride, pad, -np.inf).max(axis=(2, 3))
-
-
-def np_avg_pool(x, kernel_size, stride=1, pad=0):
-    return np_windows(x, kernel_size, stride, pad).mean(axis=(2, 3))
-
-
-def distinct(shape, rng):
-    """Values in [-1, 1) at least 2 / size apart: no ties for max pooling to break."""
-    size = int(np.prod(shape))
-    return (rng.permutation(size).reshape(shape) * 2.0 / size - 1.0)
-
-
-# =============================================================================
-# check_op on every op
-# =============================================================================
-# (kernel_size, stride, pad, x shape): square and non-square, strides 1-3, pads 0-2
-CONV_SETTINGS = [
-    (3, 1, 0, (2, 3, 5, 5)),
-    (3, 1, 1, (2, 2, 4, 5)),
-    (2, 2, 0, (1, 2, 5, 4)),
-    ((2, 3), (2, 1), (1, 2), (2, 2, 4, 3)),
-    (3, 3, 2, (1, 2, 5, 6)),
-]
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS)
-def test_check_op_conv2d(kernel_size, stride, pad, x_shape):
-    KH, KW = utils.pair(kernel_size)
-    C = x_shape[1]
-    check_op(f'conv2d k={kernel_size} s={stride} p={pad}',
-             lambda x, W, b: F.conv2d(x, W, b, stride=stride, pad=pad),
-             lambda x, W, b: np_conv2d(x, W, b, stride, pad),
-             [x_shape, (3, C, KH, KW), (3,)])
-
-
-def test_check_op_conv2d_without_b_and_with_ndarray_x():
-    check_op('conv2d without b', lambda x, W: F.conv2d(x, W, stride=2, pad=1),
-             lambda x, W: np_conv2d(x, W, None, 2, 1), [(2, 2, 5, 4), (3, 2, 3, 3)])
-    X = np.random.default_rng(0).uniform(-1, 1, (2, 2, 4, 4))
-    check_op('conv2d ndarray x', lambda W, b: F.conv2d(X.astype(W.dtype), W, b, pad=1),
-             lambda W, b: np_conv2d(X, W, b, 1, 1), [(3, 2, 3, 3), (3,)])
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS[:4])
-def test_check_op_conv2d_simple(kernel_size, stride, pad, x_shape):
-    KH, KW = utils.pair(kernel_size)
-    check_op('conv2d_simple', lambda x, W, b: F.conv2d_simple(x, W, b, stride, pad),
-             lambda x, W, b: np_conv2d(x, W, b, stride, pad),
-             [x_shape, (3, x_shape[1], KH, KW), (3,)])
-
-
-# (kernel_size, stride, pad, x shape, outsize or None)
-DECONV_SETTINGS = [
-    (3, 1, 0, (2, 3, 3, 3), None),
-    (3, 2, 1, (2, 2, 3, 2), None),
-    (3, 2, 1, (1, 2, 3, 2), (6, 4)),
-    ((2, 3), (3, 2), (0, 1), (2, 2, 2, 3), (5, 5)),
-    (4, 3, 2, (1, 2, 3, 3), (7, 8)),
-]
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape, outsize', DECONV_SETTINGS)
-def test_check_op_deconv2d(kernel_size, stride, pad, x_shape, outsize):
-    KH, KW = utils.pair(kernel_size)
-    C = x_shape[1]
-    check_op(f'deconv2d k={kernel_size} s={stride} p={pad} outsize={outsize}',
-             lambda x, W, b: F.deconv2d(x, W, b, stride, pad, outsize),
-             lambda x, W, b: np_deconv2d(x, W, b, stride, pad, outsize),
-             [x_shape, (C, 3, KH, KW), (3,)])
-
-
-def test_check_op_deconv2d_without_b():
-    check_op('deconv2d without b', lambda x, W: F.deconv2d(x, W, stride=2),
-             lambda x, W: np_deconv2d(x, W, None, 2, 0), [(2, 2, 3, 3), (2, 3, 2, 2)])
-
-
-# (kernel_size, stride, pad, x shape)
-POOL_SETTINGS = [
-    (2, 2, 0, (2, 3, 4, 4)),
-    (3, 1, 1, (1, 2, 4, 5)),
-    ((2, 3), (1, 2), (1, 0), (2, 2, 5, 5)),
-    ((3, 2), 3, (2, 1), (1, 2, 7, 6)),
-    (2, 1, 0, (1, 1, 3, 3)),
-]
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', POOL_SETTINGS)
-@pytest.mark.parametrize('name', ['pooling', 'pooling_simple'])
-def test_check_op_max_pooling(name, kernel_size, stride, pad, x_shape):
-    f = getattr(F, name)
-    check_op(f'{name} k={kernel_size} s={stride} p={pad}',
-             lambda x: f(x, kernel_size, stride, pad),
-             lambda x: np_max_pool(x, kernel_size, stride, pad), [x_shape],
-             make_input=distinct)
-
-
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', POOL_SETTINGS)
-def test_check_op_average_pooling(kernel_size, stride, pad, x_shape):
-    check_op(f'average_pooling k={kernel_size} s={stride} p={pad}',
-             lambda x: F.average_pooling(x, kernel_size, stride, pad),
-             lambda x: np_avg_pool(x, kernel_size, stride, pad), [x_shape])
-
-
-@pytest.mark.parametrize('to_matrix', [True, False], ids=['matrix', '6-D'])
-@pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS[1:4])
-def test_check_op_im2col_col2im(kernel_size, stride, pad, x_shape, to_matrix):
-    check_op(f'im2col to_matrix={to_matrix}',
-             lambda x: F.im2col(x, kernel_size, stride, pad, to_matrix),
-             lambda x: np_im2col(x, kernel_size, stride, pad, to_matrix), [x_shape])
-    col_shape = np_im2col(np.zeros(x_shape), kernel_size, stride, pad, to_matrix).shape
-    check_op(f'col2im to_matrix={to_matrix}',
-             lambda col: F.col2im(col, x_shape, kernel_size, stride, pad, to_matrix),
-             lambda col: np_col2im(col, x_shape, kernel_size, stride, pad, to_matrix),
-             [col_shape])
-
-
-# =============================================================================
-# Higher orders of max pooling: PoolingGrad and PoolingWithIndexes chain at any order
-# =============================================================================
-def _gather_at_max(x, v):
-    """v read at the maximum of each window of x (kernel 3, stride 2, pad 1)."""
-    windows_x = np_windows(x, 3, 2, 1, -np.inf)
-    N, C, KH, KW, OH, OW = windows_x.shape
-    index = windows_x.reshape(N, C, KH * KW, OH, OW).argmax(axis=2)[:, :, None]
-    windows_v = np_windows(v, 3, 2, 1).reshape(N, C, KH * KW, OH, OW)
-    return np.take_along_axis(windows_v, index, 2)[:, :, 0]
-
-
-def _scatter_to_max(x, u):
-    """u (N, C, OH, OW) added at the maximum of each window of x (kernel 3, stride 2, pad 1)."""
-    N, C, H, W = x.shape
-    out = np.zeros((N, C, H + 2, W + 2))
-    xp = _pad(x, 1, -np.inf)
-    for n, c, i, j in np.ndindex(*u.shape):
-        window = xp[n, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
-        a, b = np.unravel_index(window.argmax(), window.shape)
-        out[n, c, 2 * i + a, 2 * j + b] += u[n, c, i, j]
-    return out[:, :, 1:H + 1, 1:W + 1]
-
-
-def _functions_behind(v):
-    """The types of every Function in the graph behind v."""
-    seen, todo = set(), [v.creator]
-    while todo:
-        f = todo.pop()
-        if f is not None and f not in seen:
-            seen.add(f)
-            todo.extend(x.creator for x in f.inputs)
-    return {type(f) for f in seen}
-
-
-def test_max_pooling_third_and_fourth_derivatives():
-    """Pooling -> PoolingGrad -> PoolingWithIndexes -> PoolingGrad -> PoolingWithIndexes:
-    each derivative is the previous one's Function, differentiated again."""
-    rng = np.random.default_rng(3)
-    x = Variable(distinct((2, 2, 5, 5), rng))
-    gy = Variable(rng.standard_normal((2, 2, 3, 3)))
-    v = Variable(rng.standard_normal((2, 2, 5, 5)))
-    u = Variable(rng.standard_normal((2, 2, 3, 3)))
-    t = rng.standard_normal((2, 2, 5, 5))
-    y = F.pooling(x, 3, stride=2, pad=1)
-    assert isinstance(y.creator, Pooling)
-    y.grad = gy
-    y.backward(create_graph=True)
-    gx = x.grad                                   # 1st: PoolingGrad(gy)
-    assert isinstance(gx.creator, PoolingGrad)
-    np.testing.assert_allclose(gx.data, _scatter_to_max(x.data, gy.data))
-    (gx * v).sum().backward(create_graph=True)
-    ggy = gy.grad                                 # 2nd: PoolingWithIndexes(v)
-    assert isinstance(ggy.creator, PoolingWithIndexes)
-    np.testing.assert_allclose(ggy.data, _gather_at_max(x.data, v.data))
-    v.cleargrad()  # (gx * v) gave v a gradient: start afresh
-    (ggy * u).sum().backward(create_graph=True)
-    gv = v.grad                                   # 3rd: PoolingGrad(u)
-    assert PoolingGrad in _functions_behind(gv)
-    np.testing.assert_allclose(gv.data, _scatter_to_max(x.data, u.data))
-    u.cleargrad()
-    (gv * t).sum().backward()
-    np.testing.assert_allclose(u.grad.data, _gather_at_max(x.data, t))  # 4th
+@pytest.mark.parametrize('case', ops.cases(ops.GRAD, 'conv'), ids=ops.case_id)
+def test_check_op(case):
+    """The registry's conv cases (ops.py) through zerograd.testing.check_op."""
+    ops.check_case(case)
 
 
 # =============================================================================
 # The composed oracles against the fused ops, and channel-major chains
 # =============================================================================
+
+
 @pytest.mark.parametrize('kernel_size, stride, pad, x_shape', CONV_SETTINGS)
 def test_conv2d_simple_equals_conv2d(kernel_size, stride, pad, x_shape):
     rng = np.random.default_rng(1)
@@ -308,19 +46,6 @@ def test_conv2d_simple_equals_conv2d(kernel_size, stride, pad, x_shape):
         results.append([y.data] + [x.grad.data for x in xs])
     for ours, oracle in zip(*results):
         np.testing.assert_allclose(ours, oracle, rtol=1e-10, atol=1e-12)
-
-
-def test_pooling_simple_equals_pooling_with_negative_inputs_and_padding():
-    x = distinct((2, 3, 5, 6), np.random.default_rng(2)) - 1.5  # all negative
-    for f in (F.pooling, F.pooling_simple):
-        xv = Variable(x.copy())
-        y = f(xv, 3, 2, 1)
-        y.backward()
-        if f is F.pooling:
-            y0, g0 = y.data, xv.grad.data
-    np.testing.assert_array_equal(y.data, y0)
-    np.testing.assert_array_equal(xv.grad.data, g0)
-    assert (y0 < 0).all()  # the zero padding of the book would have won
 
 
 def test_a_network_of_channel_major_outputs_matches_the_composed_one():
@@ -399,32 +124,14 @@ def test_deconv2d_is_the_input_gradient_of_conv2d():
     gy = rng.standard_normal(y.shape)
     y.grad = Variable(gy)
     y.backward()
-    np.testing.assert_allclose(x.grad.data,
-                               F.deconv2d(gy, W, stride=2, pad=1, outsize=(7, 6)).data)
-
-
-def test_default_stride_of_pooling_is_one():
-    x = np.arange(9.0).reshape(1, 1, 3, 3)
-    assert F.pooling(x, 2).shape == (1, 1, 2, 2)
-    assert F.average_pooling(x, 2).shape == (1, 1, 2, 2)
-
-
-def test_max_pooling_of_integers():
-    x = np.array([[[[-5, -3], [-4, -9]]]], dtype=np.int64)
-    assert F.pooling(x, 2, pad=1).data.tolist() == [[[[-5, -3, -3], [-4, -3, -3],
-                                                      [-4, -4, -9]]]]
-
-
-def test_average_pooling_of_integers_gives_floats():
-    x = np.arange(16, dtype=np.uint8).reshape(1, 1, 4, 4)
-    y = F.average_pooling(x, 2, 2)
-    assert y.dtype == np.float64
-    np.testing.assert_array_equal(y.data, [[[[2.5, 4.5], [10.5, 12.5]]]])
+    np.testing.assert_allclose(x.grad.data, np_deconv2d(gy, W, stride=2, pad=1, outsize=(7, 6)))
 
 
 # =============================================================================
 # The book's printed shapes (steps 55 and 57)
 # =============================================================================
+
+
 def test_step55_conv_outsize():
     H, W = 4, 4
     KH, KW = 3, 3
@@ -456,8 +163,13 @@ def test_step57_im2col_and_conv2d_simple_shapes():
 # =============================================================================
 # Errors a user can act on
 # =============================================================================
+
+
 X = np.zeros((2, 3, 5, 5))
+
+
 W3 = np.zeros((4, 3, 3, 3))
+
 
 ERRORS = [
     (lambda: F.conv2d(np.zeros((3, 5, 5)), W3), r'conv2d: x must be 4-D .* got shape \(3, 5, 5\)'),

@@ -13,9 +13,7 @@ Every device result is compared with the same computation on plain NumPy.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
-import zlib
 
 import numpy as np
 import pytest
@@ -29,6 +27,9 @@ from zerograd.dataloaders import DataLoader, SeqDataLoader
 from zerograd.models import MLP, ResNet50, Sequential, SqueezeNet
 from zerograd.models import BottleneckA, BuildingBlock
 from zerograd.testing_strict import StrictArray, strict, use_strict_device
+
+import ops
+from op_references import case_rng, make_array
 
 
 def _cupy_skip_reason() -> str | None:
@@ -128,139 +129,42 @@ def rand(*shape, low=-1.0, high=1.0, dtype=np.float64):
 
 
 # =============================================================================
-# Every differentiable op: forward, backward, and double backward on some
+# Every differentiable op of the registry (ops.py): forward, backward, and double
+# backward on the cases marked device_double
 # =============================================================================
-LABELS = np.array([0, 2, 1, 2])
-EMBED_IDS = np.array([[1, 3], [1, 0]])  # a repeated id: the scatter-add must add twice
-
-def _c_and_h(c_h):
-    """Both outputs of lstm_cell in one (c + 2 h), so both gradients are checked."""
-    c, h = c_h
-    return c + 2 * h
+DEVICE_CASES = ops.cases(ops.DEVICE)
 
 
-OPS = {
-    # core arithmetic, with Variables, constants and broadcasting
-    'add': (lambda a, b: a + b, [(3, 4), (4,)], {}),
-    'sub': (lambda a, b: a - b, [(3, 4), (3, 1)], {}),
-    'mul': (lambda a, b: a * b, [(3, 4), (3, 4)], {}),
-    'div': (lambda a, b: a / b, [(3, 4), (4,)], {'low': 0.5, 'high': 2.0}),
-    'neg': (lambda a: -a, [(3, 4)], {}),
-    'pow': (lambda a: a ** 3, [(3, 4)], {}),
-    'pow-variable': (lambda a, b: a ** b, [(3, 4), (3, 4)], {'low': 0.5, 'high': 2.0}),
-    'scalars': (lambda a: (2.0 - a) * 3 / 4 + 1, [(3, 4)], {}),
-    'scalar-base': (lambda a: 2.0 ** a, [(3, 4)], {}),
-    'scalar-over': (lambda a: 2.0 / a, [(3, 4)], {'low': 0.5, 'high': 2.0}),
-    # elementwise
-    'sin': (F.sin, [(3, 4)], {}),
-    'cos': (F.cos, [(3, 4)], {}),
-    'tanh': (F.tanh, [(3, 4)], {}),
-    'exp': (F.exp, [(3, 4)], {}),
-    'log': (F.log, [(3, 4)], {'low': 0.5, 'high': 2.0}),
-    'sigmoid': (F.sigmoid, [(3, 4)], {}),
-    'sigmoid_simple': (F.sigmoid_simple, [(3, 4)], {}),
-    'lstm_cell': (lambda c, af, ai, ao, au: _c_and_h(F.lstm_cell(c, af, ai, ao, au)),
-                  [(3, 4)] * 5, {}),
-    'relu': (F.relu, [(3, 4)], {}),
-    'leaky_relu': (F.leaky_relu, [(3, 4)], {}),
-    'clip': (lambda a: F.clip(a, -0.5, 0.5), [(3, 4)], {}),
-    'square': (F.square, [(3, 4)], {}),
-    'sqrt': (F.sqrt, [(3, 4)], {'low': 0.5, 'high': 2.0}),
-    'abs': (F.abs, [(3, 4)], {}),
-    'cast': (lambda a: F.cast(a, np.float32) * 2, [(3, 4)], {}),
-    # shape
-    'reshape': (lambda a: F.reshape(a, (4, 3)), [(3, 4)], {}),
-    'transpose': (lambda a: F.transpose(a, (2, 0, 1)), [(2, 3, 4)], {}),
-    'T': (lambda a: a.T, [(3, 4)], {}),
-    'get_item-basic': (lambda a: a[1:, ::2], [(3, 4)], {}),
-    'expand_dims': (lambda a: F.expand_dims(a, 1), [(3, 4)], {}),
-    'flatten': (F.flatten, [(2, 3, 4)], {}),
-    'broadcast_to': (lambda a: F.broadcast_to(a, (3, 4)), [(1, 4)], {}),
-    'sum_to': (lambda a: F.sum_to(a, (1, 4)), [(3, 4)], {}),
-    'concat': (lambda a, b: F.concat([a, b], axis=1), [(3, 4), (3, 2)], {}),
-    'stack': (lambda a, b: F.stack([a, b], axis=1), [(3, 4), (3, 4)], {}),
-    # reductions
-    'sum': (lambda a: F.sum(a, axis=(0, 2), keepdims=True), [(2, 3, 4)], {}),
-    'average': (lambda a: F.average(a, axis=1), [(3, 4)], {}),
-    'max': (lambda a: F.max(a, axis=1), [(3, 4)], {}),
-    'min': (lambda a: F.min(a), [(3, 4)], {}),
-    # linear algebra
-    'matmul': (F.matmul, [(3, 4), (4, 2)], {}),
-    'matmul-batched': (F.matmul, [(2, 3, 4), (4, 2)], {}),
-    'linear': (F.linear, [(3, 4), (4, 2), (2,)], {}),
-    'linear_pair': (F.linear_pair, [(3, 4), (4, 2), (2,), (3, 5), (5, 2)], {}),
-    'linear_simple': (F.linear_simple, [(3, 4), (4, 2), (2,)], {}),
-    # softmax and losses
-    'softmax': (F.softmax, [(4, 3)], {}),
-    'softmax_simple': (F.softmax_simple, [(4, 3)], {}),
-    'log_softmax': (F.log_softmax, [(4, 3)], {}),
-    'mean_squared_error': (F.mean_squared_error, [(4, 3), (4, 3)], {}),
-    'mean_squared_error_simple': (F.mean_squared_error_simple, [(4, 3), (4, 3)], {}),
-    'sigmoid_cross_entropy': (lambda a, t: F.sigmoid_cross_entropy(a, t), [(4, 3)],
-                              {'consts': {'t': np.array([[0, 1, 1]] * 4)}}),
-    'binary_cross_entropy': (lambda a, t: F.binary_cross_entropy(a, t), [(4, 3)],
-                             {'low': 0.1, 'high': 0.9, 'consts': {'t': np.eye(4, 3)}}),
-    'softmax_cross_entropy': (lambda a, t: F.softmax_cross_entropy(a, t), [(4, 3)],
-                              {'consts': {'t': LABELS}}),
-    'softmax_cross_entropy_simple': (lambda a, t: F.softmax_cross_entropy_simple(a, t),
-                                     [(4, 3)], {'consts': {'t': LABELS}}),
-    # normalisation and embedding
-    'embed_id': (lambda W, ids: F.embed_id(ids, W), [(4, 3)], {'consts': {'ids': EMBED_IDS}}),
-    # convolution and pooling
-    'conv2d': (lambda x, W, b: F.conv2d(x, W, b, stride=2, pad=1),
-               [(2, 3, 5, 5), (4, 3, 3, 3), (4,)], {}),
-    'deconv2d': (lambda x, W, b: F.deconv2d(x, W, b, stride=2, pad=1),
-                 [(2, 3, 3, 3), (3, 4, 3, 3), (4,)], {}),
-    'conv2d_simple': (lambda x, W: F.conv2d_simple(x, W, stride=1, pad=1),
-                      [(2, 3, 4, 4), (2, 3, 3, 3)], {}),
-    'pooling': (lambda x: F.pooling(x, 2, stride=2), [(2, 3, 4, 4)], {}),
-    'pooling-pad': (lambda x: F.pooling(x, 3, stride=2, pad=1), [(2, 3, 5, 5)], {}),
-    'pooling_simple': (lambda x: F.pooling_simple(x, 3, stride=2, pad=1), [(2, 3, 5, 5)], {}),
-    'average_pooling': (lambda x: F.average_pooling(x, (2, 3), stride=1, pad=1),
-                        [(2, 3, 4, 4)], {}),
-    'im2col': (lambda x: F.im2col(x, 3, stride=2, pad=1), [(2, 3, 5, 5)], {}),
-    'im2col-6d': (lambda x: F.im2col(x, 2, to_matrix=False), [(2, 3, 4, 4)], {}),
-    'col2im': (lambda c: F.col2im(c, (2, 3, 5, 5), 3, stride=2, pad=1), [(18, 27)], {}),
-}
-
-# Double backward on a few, covering the composed, fused and kernel-Function backwards.
-DOUBLE = {'mul', 'div', 'tanh', 'sigmoid', 'lstm_cell', 'linear_pair', 'exp', 'log', 'matmul', 'softmax', 'log_softmax',
-          'softmax_cross_entropy', 'get_item-basic', 'embed_id', 'conv2d', 'deconv2d',
-          'pooling', 'average_pooling', 'max', 'sum', 'pow-variable'}
+def _device_inputs(case, dtype=np.float64):
+    rng = case_rng('device ' + case.id)
+    return [make_array(shape, case.domain, rng).astype(dtype) for shape in case.shapes]
 
 
-# Functions tested by their own tests below, or the same as one in OPS under another name.
-OTHER_TESTS = {'get_item': 'test_get_item_scatter_adds_repeated_indexes',
-               'dropout': 'test_dropout_on_device', 'batch_norm': 'test_batch_norm_on_device',
-               'batch_nrom': 'an alias of batch_norm', 'accuracy': 'test_accuracy_on_device',
-               'mean': 'an alias of average', 'rsub': 'scalars', 'rdiv': 'scalar-over',
-               'as_array': 'not an op', 'as_variable': 'not an op',
-               'get_array_module': 'imported from cuda', 'scatter_add': 'imported from cuda'}
+def test_every_op_of_the_registry_is_run_on_the_device():
+    # Functions of F without a device case have a test of their own below.
+    own_tests = {'get_item': 'test_get_item_scatter_adds_repeated_indexes',
+                 'dropout': 'test_dropout_on_device', 'batch_norm': 'test_batch_norm_on_device',
+                 'accuracy': 'test_accuracy_on_device',
+                 'scatter_add': 'test_scatter_add_adds_each_repeat',
+                 'GetItemGrad': 'test_get_item_scatter_adds_repeated_indexes'}
+    for name in own_tests.values():
+        assert callable(globals()[name])
+    on_device = {c.op for c in DEVICE_CASES}
+    assert set(ops.OPS) - on_device <= set(own_tests)
+    assert set(ops.NOT_DIFFERENTIABLE) - set(own_tests) <= {
+        'as_array', 'as_variable', 'get_array_module'}  # not ops: nothing to run
 
 
-def test_every_function_of_F_is_run_on_the_device():
-    public = {name for name, value in vars(F).items()
-              if inspect.isfunction(value) and not name.startswith('_')
-              and value.__module__.startswith('zerograd.')}
-    in_ops = {name.split('-')[0] for name in OPS} | {'div', 'mul', 'neg', 'pow', 'sub'}
-    assert public - in_ops - set(OTHER_TESTS) == set()
+@pytest.mark.parametrize('case', DEVICE_CASES, ids=ops.case_id)
+def test_op_on_device(xp, case):
+    check_on_device(xp, case.zerograd(), _device_inputs(case), case.consts,
+                    double=case.device_double)
 
 
-@pytest.mark.parametrize('name', sorted(OPS))
-def test_op_on_device(xp, name):
-    f, shapes, options = OPS[name]
-    low, high = options.get('low', -1.0), options.get('high', 1.0)
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    arrays = [rng.uniform(low, high, size=shape) for shape in shapes]
-    check_on_device(xp, f, arrays, options.get('consts'), double=name in DOUBLE)
-
-
-@pytest.mark.parametrize('name', ['tanh', 'matmul', 'softmax_cross_entropy', 'conv2d',
-                                  'pooling', 'embed_id'])
-def test_float32_stays_float32_on_device(xp, name):
-    f, shapes, options = OPS[name]
-    arrays = [rand(*shape, dtype=np.float32) for shape in shapes]
-    check_on_device(xp, f, arrays, options.get('consts'), rtol=1e-4, atol=1e-5)
+@pytest.mark.parametrize('case', ops.cases(ops.DEVICE, device_float32=True), ids=ops.case_id)
+def test_float32_stays_float32_on_device(xp, case):
+    check_on_device(xp, case.zerograd(), _device_inputs(case, np.float32), case.consts,
+                    rtol=1e-4, atol=1e-5)
 
 
 def test_get_item_scatter_adds_repeated_indexes(xp):
@@ -761,7 +665,7 @@ def test_the_checker_fails_a_real_op_made_to_leak(monkeypatch):
     monkeypatch.setattr(F.Tanh, 'forward', lambda self, x: np.tanh(x))
     with use_strict_device():
         with pytest.raises(TypeError, match=r'numpy\.tanh was applied to a device array'):
-            check_on_device(strict, OPS['tanh'][0], [rand(3, 4)])
+            check_on_device(strict, ops.find(ops.DEVICE, 'tanh').zerograd(), [rand(3, 4)])
     monkeypatch.setattr(F.GetItemGrad, 'forward', _leaky_get_item_grad)
     with use_strict_device():
         with pytest.raises(TypeError, match=r'numpy\.add\.at was applied to a device array'):

@@ -7,6 +7,14 @@ from hypothesis.extra import numpy as hnp
 import zerograd.functions as F
 from zerograd import Variable
 
+
+def summed_to(a, shape):
+    """a summed (plain np.sum) over the axes broadcasting added or stretched, to shape."""
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and a.shape[lead + i] != 1)
+    return np.sum(a, axis=axes, keepdims=True).reshape(shape)
+
 shapes_pair = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4,
                                                  max_side=4)
 
@@ -27,8 +35,8 @@ def test_broadcasting_ops_match_numpy_and_sum_gradients_back(shapes, op, seed):
     ones = np.ones(shapes.result_shape)
     dx0 = {'add': ones, 'sub': ones, 'mul': ones * b, 'div': ones / b}[op]
     dx1 = {'add': ones, 'sub': -ones, 'mul': ones * a, 'div': -ones * a / b ** 2}[op]
-    np.testing.assert_allclose(x0.grad.data, F.sum_to(np.asarray(dx0), a.shape).data, rtol=1e-12)
-    np.testing.assert_allclose(x1.grad.data, F.sum_to(np.asarray(dx1), b.shape).data, rtol=1e-12)
+    np.testing.assert_allclose(x0.grad.data, summed_to(np.asarray(dx0), a.shape), rtol=1e-12)
+    np.testing.assert_allclose(x1.grad.data, summed_to(np.asarray(dx1), b.shape), rtol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -42,6 +50,9 @@ def test_broadcast_to_and_sum_to_are_adjoint(shapes):
     lhs = np.sum(F.broadcast_to(x, big).data * y)
     rhs = np.sum(x * F.sum_to(y, small).data)
     np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-12)
+    # and each against plain NumPy
+    np.testing.assert_array_equal(F.broadcast_to(x, big).data, np.broadcast_to(x, big))
+    np.testing.assert_allclose(F.sum_to(y, small).data, summed_to(y, small), rtol=1e-12)
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,8 +1,8 @@
-"""The harness shared by the PyTorch comparisons (test_torch.py, test_torch_nn.py).
+"""The harness of the PyTorch comparisons (test_torch.py).
 
-A case is one function ``fn(m, *xs)`` written once for both frameworks: ``m`` is a namespace
-of zerograd functions or of the same names on PyTorch, and operators work on both. For a case
-this module draws the inputs, computes with each framework the forward value, the first
+A case of the op registry (ops.py) is one function ``fn(m, *xs)`` written once for every
+framework: ``m`` is ``zerograd.functions`` or the same names on PyTorch
+(``op_references.TH``), and operators work on both. For a case this module draws the inputs, computes with each framework the forward value, the first
 derivatives (random upstream gradient ``gy``) and the second derivatives (the gradient of
 sum(gx * v) with respect to every input and to ``gy``), and compares them.
 
@@ -10,47 +10,11 @@ Not a test module: the test modules import it after ``pytest.importorskip('torch
 (pytest puts tests/, which has no ``__init__.py``, on sys.path), and register it for
 pytest's assertion rewriting first.
 """
-import zlib
-
 import numpy as np
 import torch
 
+from op_references import case_rng, make_array
 from zerograd import Variable
-
-
-def const(array, x):
-    """A constant operand in x's framework and dtype."""
-    if isinstance(x, torch.Tensor):
-        return torch.as_tensor(array, dtype=x.dtype)
-    return array.astype(x.dtype)
-
-
-def make_array(shape, domain, rng):
-    """Random float64 values in a domain where the case is smooth and defined:
-    'any' [-1, 1], 'pos' [0.5, 2], 'nonzero' |x| in [0.5, 1.5], 'scores' [-3, 3],
-    'kinkless' |x| in [0.2, 1.5], 'clip' [-1, 1] away from +-0.5, 'prob' [0.05, 0.95]."""
-    if domain == 'any':
-        return rng.uniform(-1.0, 1.0, size=shape)
-    if domain == 'pos':
-        return rng.uniform(0.5, 2.0, size=shape)
-    if domain == 'nonzero':
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
-    if domain == 'scores':
-        return rng.uniform(-3.0, 3.0, size=shape)
-    if domain == 'kinkless':
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 1.5, size=shape)
-    if domain == 'clip':
-        x = rng.uniform(-0.9, 0.9, size=shape)
-        return np.where(np.abs(x) < 0.5, x * 0.8, np.sign(x) * (np.abs(x) + 0.1))
-    if domain == 'prob':
-        return rng.uniform(0.05, 0.95, size=shape)
-    raise ValueError(f'make_array: unknown domain {domain!r}')
-
-
-def case_rng(case_id):
-    """The generator of one case, seeded by its id: each case draws the same values
-    whatever runs before it."""
-    return np.random.default_rng(zlib.crc32(case_id.encode()))
 
 
 def make_inputs(case_id, case, dtype, zg):
