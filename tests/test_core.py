@@ -238,7 +238,7 @@ def test_gradients_accumulate_for_reused_variables():
     assert x.grad is None
 
 
-def test_accumulation_is_never_in_place():
+def test_accumulation_never_changes_a_gradient_a_backward_handed_on():
     x = Variable(np.array(2.0))
     y = x + x  # Add passes gy to both inputs: the same object twice
     y.backward(retain_grad=True)
