@@ -238,7 +238,7 @@ def test_gradients_accumulate_for_reused_variables():
     assert x.grad is None
 
 
-def test_accumulation_is_never_in_place():
+def test_accumulation_never_changes_a_gradient_a_backward_handed_on():
     x = Variable(np.array(2.0))
     y = x + x  # Add passes gy to both inputs: the same object twice
     y.backward(retain_grad=True)
@@ -490,3 +490,49 @@ def test_variable_without_data_cannot_be_differentiated():
     with pytest.raises(TypeError, match=r"Variable 'v'.backward: this Variable has no data"):
         v.backward()
     assert v.grad is None  # no object grad set
+
+
+# -----------------------------------------------------------------------------
+# How core.py is written: one operator table, constant_first in the constructor
+# -----------------------------------------------------------------------------
+def test_every_operator_of_variable_comes_from_the_one_table():
+    from zerograd import core
+    names = {'__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__',
+             '__truediv__', '__rtruediv__', '__pow__', '__rpow__', '__neg__',
+             '__matmul__', '__rmatmul__', '__getitem__'}
+    assert set(core._OPERATORS) == names
+    for name, function in core._OPERATORS.items():
+        assert getattr(Variable, name) is function, name
+        assert name not in vars(Variable) or vars(Variable)[name] is function
+    # the reflected forms give the same values as the written order
+    x = Variable(np.array([2.0, 4.0]))
+    np.testing.assert_array_equal((3 - x).data, [1.0, -1.0])
+    np.testing.assert_array_equal((3 / x).data, [1.5, 0.75])
+    np.testing.assert_array_equal((2 ** x).data, [4.0, 16.0])
+    np.testing.assert_array_equal((np.ones((1, 2)) @ Variable(np.eye(2))).data, [[1.0, 1.0]])
+
+
+def test_constant_first_is_a_constructor_argument_naming_the_constant_first():
+    from zerograd.core import AddConstant, MulConstant
+    x = Variable(np.ones(3))
+    c = np.ones(2)
+    for Op, name in ((AddConstant, 'add'), (MulConstant, 'mul')):
+        with pytest.raises(ValueError, match=rf'{name}: operands could not be broadcast '
+                                             r'together with shapes \(2,\) and \(3,\)'):
+            Op(c, constant_first=True)(x)
+        with pytest.raises(ValueError, match=rf'{name}: .* shapes \(3,\) and \(2,\)'):
+            Op(c)(x)
+    with pytest.raises(ValueError, match=r'sub: .* shapes \(2,\) and \(3,\)'):
+        c - x
+    with pytest.raises(ValueError, match=r'pow: .* shapes \(3,\) and \(2,\)'):
+        x ** Variable(c)
+
+
+def test_core_has_no_chained_conditional_expressions():
+    import ast
+    import inspect
+    from zerograd import core
+    tree = ast.parse(inspect.getsource(core))
+    chained = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.IfExp)
+               and (isinstance(node.body, ast.IfExp) or isinstance(node.orelse, ast.IfExp))]
+    assert chained == []

@@ -194,7 +194,11 @@ def test_spiral_epoch_like_the_book():
 
 
 def test_batch_size_errors():
-    for bad in (0, -1, 2.0, '4', None, True):
+    # the wrong type is a TypeError, a wrong value a ValueError (as for layer sizes)
+    for bad in (2.0, '4', None, True, np.bool_(True)):
+        with pytest.raises(TypeError, match=r'DataLoader: batch_size must be a positive int'):
+            DataLoader(Toy(10), batch_size=bad)
+    for bad in (0, -1, np.int64(0)):
         with pytest.raises(ValueError, match=r'DataLoader: batch_size must be a positive int'):
             DataLoader(Toy(10), batch_size=bad)
     with pytest.raises(ValueError, match=r'got -1'):
@@ -275,6 +279,8 @@ def test_seq_loader_equals_per_item_path():
 def test_seq_loader_errors():
     with pytest.raises(ValueError, match=r'SeqDataLoader: batch_size must be a positive int'):
         SeqDataLoader(Sequence(10), batch_size=0)
+    with pytest.raises(TypeError, match=r'SeqDataLoader: batch_size must be a positive int'):
+        SeqDataLoader(Sequence(10), batch_size=2.0)
     with pytest.raises(ValueError, match=r'SeqDataLoader: batch_size 11 exceeds .* length 10'):
         SeqDataLoader(Sequence(10), batch_size=11)
 
@@ -320,3 +326,22 @@ def test_examples_of_one_shape_still_stack():
     x, t = next(iter(DataLoader(_Ragged(), batch_size=1, shuffle=False)))
     np.testing.assert_array_equal(x, [[1.0]])
     np.testing.assert_array_equal(t, [0])
+
+
+def test_seek_wrong_types_are_type_errors_and_wrong_values_value_errors():
+    loader = DataLoader(Toy(10), batch_size=5, shuffle=False)
+    for bad in (1.0, '1', True):
+        with pytest.raises(TypeError, match=r'DataLoader.seek: iteration must be an int'):
+            loader.seek(bad)
+    for bad in (-1, 3):
+        with pytest.raises(ValueError, match=r'DataLoader.seek: iteration must be an int from '
+                                             r'0 to 2, got ' + str(bad)):
+            loader.seek(bad)
+    with pytest.raises(TypeError, match=r'DataLoader.seek: index .* of integers, got float64'):
+        loader.seek(0, np.arange(10.0))
+    for bad in (np.arange(9), np.zeros(10, dtype=int)):
+        with pytest.raises(ValueError, match=r'DataLoader.seek: index must be a permutation'):
+            loader.seek(0, bad)
+    loader.seek(1, np.arange(10)[::-1])
+    x, t = next(loader)
+    assert [int(v) for v in t] == [4, 3, 2, 1, 0]

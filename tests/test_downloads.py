@@ -491,6 +491,14 @@ def test_bad_file_names_rejected(name, cache, monkeypatch):
     assert not cache.exists()
 
 
+@pytest.mark.parametrize('name', [3, b'x.bin', ['x.bin']])
+def test_a_file_name_that_is_not_a_str_is_a_type_error(name, cache, monkeypatch):
+    monkeypatch.setattr(utils, '_open_url', no_network)
+    with pytest.raises(TypeError, match=r'get_file: file_name must be a non-empty str, got '):
+        get_file('https://example.invalid/x.bin', name, root=cache)
+    assert not cache.exists()
+
+
 def test_file_name_from_a_url_without_one(cache):
     with pytest.raises(ValueError, match='cannot tell a file name'):
         get_file('https://example.invalid/folder/', root=cache)

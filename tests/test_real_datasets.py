@@ -284,6 +284,8 @@ def test_show_draws_a_grid(tmp_path):
     assert to_file.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     with pytest.raises(ValueError, match='row must be a positive int'):
         ds.show(row=0, to_file=str(to_file))
+    with pytest.raises(TypeError, match=r'show: col must be a positive int, got 2.0'):
+        ds.show(row=2, col=2.0, to_file=str(to_file))
 
 
 # -----------------------------------------------------------------------------

@@ -146,11 +146,14 @@ def test_resize_errors(Image):
         Resize(-1)
     with pytest.raises(ValueError, match=r'Resize: size must be positive, got \(4, 0\)'):
         Resize((4, 0))
-    with pytest.raises(ValueError, match=r'Resize: size must be an int or a \(W, H\) pair '
-                                         r'of ints, got 2.5'):
+    # not an int or a pair of ints: a TypeError, as for a conv layer's kernel_size
+    with pytest.raises(TypeError, match=r'Resize: size must be an int or a \(W, H\) pair '
+                                        r'of ints, got 2.5'):
         Resize(2.5)
-    with pytest.raises(ValueError, match=r'Resize: size .* got \(1, 2, 3\)'):
+    with pytest.raises(TypeError, match=r'Resize: size .* got \(1, 2, 3\)'):
         Resize((1, 2, 3))
+    with pytest.raises(TypeError, match=r'CenterCrop: size .* got \(1, 2, 3\)'):
+        CenterCrop((1, 2, 3))
     with pytest.raises(ValueError, match=r'Resize: mode must be a PIL resampling filter.*'
                                          r'got 7'):
         Resize(2, mode=7)
@@ -440,8 +443,8 @@ def test_as_type_errors():
     with pytest.raises(TypeError, match=r'AsType: expects an ndarray or a scalar, got '
                                         r'builtins.str'):
         AsType()('1')
-    with pytest.raises(ValueError, match=r'ToInt: dtype must be an integer dtype, got '
-                                         r'float32'):
+    with pytest.raises(TypeError, match=r'ToInt: dtype must be an integer dtype, got '
+                                        r'float32'):
         ToInt(np.float32)
     with pytest.raises(TypeError, match=r'ToInt: expects an ndarray or a scalar'):
         ToInt()(None)

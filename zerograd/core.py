@@ -1,12 +1,13 @@
 """The define-by-run core: Config, Variable, Function, the backward engine, arithmetic.
 
-This is the file the book builds in steps 1-36. Read it top to bottom:
+This is the file the book builds in steps 1-36 (``core_simple.py`` is its plain form for
+steps 1-32, and the oracle this file's fast paths are tested against). Read it top to bottom:
 
 1. Config and its context managers (``no_grad``, ``test_mode``).
 2. ``Variable``: a box around an ndarray, with its gradient and its creator.
 3. ``backward``: walks the recorded graph from an output, newest function first.
 4. ``Function``: runs ``forward`` on arrays and records itself as the outputs' creator.
-5. The arithmetic Functions behind ``+ - * / **``.
+5. The arithmetic Functions behind ``+ - * / **``, and the table binding them to Variable.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import heapq
 import itertools
 import threading
 import weakref
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -35,16 +36,19 @@ _config = _ConfigState()
 _CONFIG_NAMES = ('enable_backprop', 'train')
 
 
+def _check_setting(who: str, name: str, error: type) -> None:
+    if name not in _CONFIG_NAMES:
+        raise error(f'{who} {name!r}; the settings are {_CONFIG_NAMES}')
+
+
 class _ConfigMeta(type):
     # Reading or writing ``Config.enable_backprop`` goes to the calling thread's state.
     def __getattr__(cls, name: str) -> Any:
-        if name in _CONFIG_NAMES:
-            return getattr(_config, name)
-        raise AttributeError(f'Config has no setting {name!r}; the settings are {_CONFIG_NAMES}')
+        _check_setting('Config has no setting', name, AttributeError)
+        return getattr(_config, name)
 
     def __setattr__(cls, name: str, value: Any) -> None:
-        if name not in _CONFIG_NAMES:
-            raise AttributeError(f'Config has no setting {name!r}; the settings are {_CONFIG_NAMES}')
+        _check_setting('Config has no setting', name, AttributeError)
         setattr(_config, name, value)
 
 
@@ -56,8 +60,7 @@ class Config(metaclass=_ConfigMeta):
 @contextlib.contextmanager
 def using_config(name: str, value: Any) -> Iterator[None]:
     """Set ``Config.<name>`` to ``value`` inside a ``with`` block, then restore it."""
-    if name not in _CONFIG_NAMES:
-        raise ValueError(f'using_config: unknown setting {name!r}; the settings are {_CONFIG_NAMES}')
+    _check_setting('using_config: unknown setting', name, ValueError)
     old_value = getattr(_config, name)
     setattr(_config, name, value)
     try:
@@ -101,6 +104,19 @@ def _no_data(who: str) -> TypeError:
                      'it an array (v.data = np.array(...)) before computing with it')
 
 
+def _array_attribute(name: str) -> property:
+    """A read-only property passing on ``data.<name>``. Of ``Variable(None)`` it raises an
+    AttributeError that says so (so hasattr() stays False), instead of one about NoneType."""
+    def read(self: Variable) -> Any:
+        try:
+            return getattr(self.data, name)
+        except AttributeError:
+            raise AttributeError(f'Variable{self._label()}.{name}: a Variable without data '
+                                 f'(Variable(None)) has no {name}; give it an array first'
+                                 ) from None
+    return property(read, doc=f'``data.{name}``')
+
+
 class Variable:
     """A box around an ndarray that remembers how it was computed.
 
@@ -108,6 +124,7 @@ class Variable:
     grad: None, or a Variable of the same shape after ``backward()``.
     creator: the Function that produced this variable (None for a leaf).
     generation: 0 for a leaf, creator's generation + 1 otherwise.
+    Its operators (``+ - * / ** @ []``) are bound at the end of this file.
 
     >>> x = Variable(np.array(3.0))
     >>> y = x * x
@@ -151,45 +168,17 @@ class Variable:
     def _label(self) -> str:
         return f' {self.name!r}' if self.name is not None else ''
 
-    # -- array-like properties (of Variable(None): an AttributeError that says so, so
-    #    hasattr() stays False, instead of one about NoneType)
-    @property
-    def shape(self) -> tuple:
-        try:
-            return self.data.shape
-        except AttributeError:
-            raise self._no_data_attribute('shape') from None
-
-    @property
-    def ndim(self) -> int:
-        try:
-            return self.data.ndim
-        except AttributeError:
-            raise self._no_data_attribute('ndim') from None
-
-    @property
-    def size(self) -> int:
-        try:
-            return self.data.size
-        except AttributeError:
-            raise self._no_data_attribute('size') from None
-
-    @property
-    def dtype(self) -> np.dtype:
-        try:
-            return self.data.dtype
-        except AttributeError:
-            raise self._no_data_attribute('dtype') from None
+    # -- array-like properties
+    shape = _array_attribute('shape')
+    ndim = _array_attribute('ndim')
+    size = _array_attribute('size')
+    dtype = _array_attribute('dtype')
 
     def __len__(self) -> int:
         if self.data is None:
             raise TypeError(f'Variable{self._label()}: a Variable without data '
                             '(Variable(None)) has no length')
         return len(self.data)
-
-    def _no_data_attribute(self, name: str) -> AttributeError:
-        return AttributeError(f'Variable{self._label()}.{name}: a Variable without data '
-                              f'(Variable(None)) has no {name}; give it an array first')
 
     def __repr__(self) -> str:
         if getattr(self, 'data', None) is None:
@@ -215,13 +204,10 @@ class Variable:
         """Cut the graph behind this variable: every variable it was computed from becomes
         a leaf, so backward stops there (truncated backprop through time). This variable
         keeps its own creator."""
-        if self.creator is None:
-            return
-        funcs = [self.creator]
-        seen = {self.creator}
+        funcs = [] if self.creator is None else [self.creator]
+        seen = set(funcs)
         while funcs:
-            f = funcs.pop()
-            for x in f.inputs:
+            for x in funcs.pop().inputs:
                 if x.creator is not None:
                     if x.creator not in seen:
                         seen.add(x.creator)
@@ -250,15 +236,15 @@ class Variable:
         # Functions wait in a heap keyed on (-generation, insertion order): the newest
         # function comes out first, each is run once, and no list is ever re-sorted.
         # A function whose backward finds exactly one new creator while the heap is empty
-        # hands it straight on, without the heap: that is every step of a chain.
+        # hands it straight on, without the heap: that is every step of a chain (step 4).
         f = self.creator
         seen = {f}
         heap = []
         order = itertools.count()
-        # The sums this pass made (x.grad + gx below) are shared with no one, so later
-        # gradients of the same variable are added into them in place: one new array per
-        # variable, not one per use (a weight used at every step of an RNN). Not when the
-        # pass is recorded (create_graph), and a sum stops being ours once it is handed
+        # The sums this pass made (x.grad + gx, in _accumulate) are shared with no one, so
+        # later gradients of the same variable are added into them in place: one new array
+        # per variable, not one per use (a weight used at every step of an RNN). Not when
+        # the pass is recorded (create_graph), and a sum stops being ours once it is handed
         # to a backward as gy (which may return it as an input's gradient).
         owned = set()
 
@@ -266,47 +252,21 @@ class Variable:
         _config.enable_backprop = create_graph  # record the backward pass only if asked
         try:
             while f is not None:
-                follow = None  # the first new creator met, run next if the heap is empty
-                # 1. the upstream gradients (None for an output that died or got none)
-                if len(f.outputs) == 1:  # one output, the common case, without lists
-                    outputs = [f.outputs[0]()]
-                    gys = [None if outputs[0] is None else outputs[0]._grad]
-                else:
-                    outputs = [y() for y in f.outputs]
-                    gys = [None if y is None else y._grad for y in outputs]
-                if owned:
-                    for gy in gys:
-                        owned.discard(gy)
-                if gys.count(None) < len(gys):
-                    # 2. the function's own backward
-                    gxs = f.backward(*gys)
-                    if type(gxs) is not tuple:
-                        gxs = (gxs,)
+                # 1. the upstream gradients, and 2. the function's own backward, checked
+                outputs, gxs = _run_backward(f, owned)
+                follow = follow_order = None
+                if gxs is not None:
                     inputs = f.inputs
-                    if len(gxs) != len(inputs):
-                        raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
-                                         f'gradients for {len(inputs)} inputs')
-                    # 3. accumulate into the inputs, checking that each gradient fits
-                    #    its input; in place only into a sum this pass made (a grad
-                    #    returned by a backward may be shared: gy itself, say)
                     for i in range(len(inputs)):
-                        x, gx = inputs[i], gxs[i]
-                        if gx is None:
+                        if gxs[i] is None:
                             continue
-                        if not isinstance(gx, Variable) or gx.data.shape != x.data.shape:
-                            raise _bad_grad(f, i, x, gx)
-                        # A float variable's grad has its dtype (float32 stays float32);
-                        # an int variable keeps a float grad, as truncating it is wrong.
-                        if gx.data.dtype != x.data.dtype and x.data.dtype.kind in 'fc':
-                            gx = zerograd.functions.cast(gx, x.data.dtype)
-                        if x._grad is None:
-                            x._grad = gx
-                        elif x._grad in owned and x._grad.data.dtype == gx.data.dtype:
-                            x._grad.data += gx.data  # a sum of ours: no one else holds it
-                        else:
-                            x._grad = x._grad + gx
-                            if not create_graph:
-                                owned.add(x._grad)
+                        x = inputs[i]
+                        # 3. accumulate into the input's grad
+                        _accumulate(f, i, x, gxs[i], owned, create_graph)
+                        # 4. the chain hand-off: the first new creator is kept aside to
+                        #    run next; its place in the heap order is reserved now
+                        #    (follow_order), so if others wait when f is done it joins
+                        #    them exactly where a plain heap walk would have put it.
                         creator = x.creator
                         if creator is not None and creator not in seen:
                             seen.add(creator)
@@ -314,16 +274,18 @@ class Variable:
                                 follow, follow_order = creator, next(order)
                             else:
                                 heapq.heappush(heap, (-creator.generation, next(order), creator))
-                    # 4. free the outputs' grads unless the caller wants them
+                    # 5. free the outputs' grads unless the caller wants them
                     if not retain_grad:
                         for y in outputs:
                             if y is not None:
                                 y._grad = None
-                # 5. the next function: the newest waiting one
-                if follow is not None and heap:
-                    heapq.heappush(heap, (-follow.generation, follow_order, follow))
-                    follow = None
-                f = follow if follow is not None else heapq.heappop(heap)[2] if heap else None
+                # 6. the next function: the newest one waiting
+                if follow is None:
+                    f = heapq.heappop(heap)[2] if heap else None
+                elif heap:
+                    f = heapq.heappushpop(heap, (-follow.generation, follow_order, follow))[2]
+                else:
+                    f = follow
         finally:
             _config.enable_backprop = old_enable_backprop
 
@@ -360,15 +322,6 @@ class Variable:
 
     dot = matmul
 
-    def __matmul__(self, other: Any) -> Variable:
-        return zerograd.functions.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Variable:
-        return zerograd.functions.matmul(other, self)
-
-    def __getitem__(self, slices: Any) -> Variable:
-        return zerograd.functions.get_item(self, slices)
-
     # -- devices
     def to_cpu(self) -> None:
         """Move data (and grad) to NumPy, in place."""
@@ -384,10 +337,52 @@ class Variable:
         if self._grad is not None:
             self._grad.to_gpu()
 
-    # -- operators: ``x + y`` is ``add(x, y)``; the functions are defined below and set
-    #    as Variable's operators at the end of this file, as the book does in step 20.
-    def __radd__(self, other): return add(other, self)  # c + x: c is named first in errors
-    def __rmul__(self, other): return mul(other, self)
+
+def _run_backward(f: Function, owned: set) -> tuple[Any, tuple | None]:
+    """Steps 1-2 of the backward loop: f's outputs (None for one that died), and the
+    gradients f.backward returns for its inputs, one per input, or None when no output
+    of f has a gradient (nothing to pass on)."""
+    if len(f.outputs) == 1:  # one output, the common case, without lists
+        y = f.outputs[0]()
+        outputs = (y,)
+        gys = (None if y is None else y._grad,)
+    else:
+        outputs = [y() for y in f.outputs]
+        gys = [None if y is None else y._grad for y in outputs]
+    if owned:  # a sum handed to a backward as gy may come back as a gradient: not ours now
+        for gy in gys:
+            owned.discard(gy)
+    if gys.count(None) == len(gys):
+        return outputs, None
+    gxs = f.backward(*gys)
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
+                         f'gradients for {len(f.inputs)} inputs')
+    return outputs, gxs
+
+
+def _accumulate(f: Function, i: int, x: Variable, gx: Any, owned: set,
+                create_graph: bool) -> None:
+    """Step 3: check gx, the gradient f.backward returned for its input i (x), and add it
+    into x.grad; in place only into a sum this pass made (a grad returned by a backward may
+    be shared: gy itself, say)."""
+    if not isinstance(gx, Variable) or gx.data.shape != x.data.shape:
+        raise _bad_grad(f, i, x, gx)
+    # A float variable's grad has its dtype (float32 stays float32); an int variable
+    # keeps a float grad, as truncating it is wrong.
+    if gx.data.dtype != x.data.dtype and x.data.dtype.kind in 'fc':
+        gx = zerograd.functions.cast(gx, x.data.dtype)
+    grad = x._grad
+    if grad is None:
+        x._grad = gx
+    elif grad in owned and grad.data.dtype == gx.data.dtype:
+        grad.data += gx.data  # a sum of ours: no one else holds it
+    else:
+        x._grad = grad + gx
+        if not create_graph:
+            owned.add(x._grad)
 
 
 def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
@@ -456,8 +451,8 @@ class Function:
                 inputs = [x if isinstance(x, Variable) else Variable(as_array(x))
                           for x in inputs]
                 ys = self.forward(*[x.data for x in inputs])
-        except Exception:
-            _explain_failure(self, inputs)
+        except Exception as error:
+            _explain_failure(self, inputs, error)
             raise
         if type(ys) is not tuple:  # one output, the common case, without the lists
             if type(ys) is np.ndarray:
@@ -483,7 +478,6 @@ class Function:
                 y.generation = 0
             return y
         outputs = [Variable(as_array(y)) for y in ys]
-
         if _config.enable_backprop:
             self.generation = max([x.generation for x in inputs])
             for output in outputs:
@@ -501,18 +495,25 @@ class Function:
         raise NotImplementedError(f'{type(self).__name__}.backward is not written')
 
 
-def _explain_failure(f: Function, inputs: Any) -> None:
-    """Called when ``f(*inputs)`` raised: raise a clearer error naming f when an input is
-    a Variable without data or an array that is not numeric; else return (the original
-    error goes on)."""
+def _explain_failure(f: Function, inputs: Any, error: Exception) -> None:
+    """Called when ``f(*inputs)`` raised ``error``: raise a clearer error naming f when an
+    input is a Variable without data or an array that is not numeric, or when the operands
+    of an arithmetic op do not broadcast; else return (the original error goes on)."""
     name = type(f).__name__
-    for x in inputs:
-        data = x.data if isinstance(x, Variable) else x
+    datas = [x.data if isinstance(x, Variable) else x for x in inputs]
+    for data in datas:
         if data is None:
             raise _no_data(name) from None
         dtype = getattr(data, 'dtype', None)
         if isinstance(dtype, np.dtype) and dtype.kind not in _NUMERIC_KINDS:
             raise _not_numeric(name, dtype, 'inputs') from None
+    if isinstance(f, _Arithmetic) and isinstance(error, ValueError):
+        a, b = f.operands(*datas)
+        try:
+            np.broadcast_shapes(np.shape(a), np.shape(b))
+        except ValueError:
+            raise ValueError(f'{f.op}: operands could not be broadcast together '
+                             f'with shapes {np.shape(a)} and {np.shape(b)}') from None
 
 
 # =============================================================================
@@ -558,80 +559,70 @@ def _as_constant(c: Any, x: Variable, op: str) -> Any:
     return xp.array(c)
 
 
-def _broadcast_error(op: str, a: Any, b: Any, error: ValueError) -> ValueError:
-    """The error to raise when ``a (op) b`` failed: our message if the shapes do not
-    broadcast (naming the op and both shapes), else NumPy's own error."""
-    try:
-        np.broadcast_shapes(np.shape(a), np.shape(b))
-    except ValueError:
-        return ValueError(f'{op}: operands could not be broadcast together '
-                          f'with shapes {np.shape(a)} and {np.shape(b)}')
-    return error
-
-
 def _sum_to(gx: Variable, shape: tuple) -> Variable:
     """Sum a broadcast gradient back to its input's shape."""
-    if gx.shape != shape:
+    if gx.data.shape != shape:
         gx = zerograd.functions.sum_to(gx, shape)
     return gx
 
 
-class Add(Function):
+class _Arithmetic(Function):
+    """An op behind an operator. When its forward raises a ValueError and the operands do
+    not broadcast, ``_explain_failure`` raises one naming ``op`` and both shapes."""
+    op = ''
+
+    def operands(self, x0: Any, x1: Any) -> tuple:
+        return x0, x1
+
+
+class Add(_Arithmetic):
     """y = x0 + x1, broadcasting; the gradients are summed back to each shape."""
+    op = 'add'
 
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
-        try:
-            return x0 + x1
-        except ValueError as error:
-            raise _broadcast_error('add', x0, x1, error) from None
+        return x0 + x1
 
     def backward(self, gy):
         return _sum_to(gy, self.x0_shape), _sum_to(gy, self.x1_shape)
 
 
-class Sub(Function):
+class Sub(_Arithmetic):
     """y = x0 - x1, broadcasting."""
+    op = 'sub'
 
     def forward(self, x0, x1):
         self.x0_shape, self.x1_shape = x0.shape, x1.shape
-        try:
-            return x0 - x1
-        except ValueError as error:
-            raise _broadcast_error('sub', x0, x1, error) from None
+        return x0 - x1
 
     def backward(self, gy):
         return _sum_to(gy, self.x0_shape), _sum_to(-gy, self.x1_shape)
 
 
-class Mul(Function):
+class Mul(_Arithmetic):
     """y = x0 * x1, broadcasting: gx0 = gy x1, gx1 = gy x0."""
+    op = 'mul'
 
     def forward(self, x0, x1):
-        try:
-            return x0 * x1
-        except ValueError as error:
-            raise _broadcast_error('mul', x0, x1, error) from None
+        return x0 * x1
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _sum_to(gy * x1, x0.shape), _sum_to(gy * x0, x1.shape)
+        return _sum_to(gy * x1, x0.data.shape), _sum_to(gy * x0, x1.data.shape)
 
 
-class Div(Function):
+class Div(_Arithmetic):
     """y = x0 / x1, broadcasting: gx0 = gy / x1, gx1 = -gy x0 / x1 ** 2."""
+    op = 'div'
 
     def forward(self, x0, x1):
-        try:
-            return x0 / x1
-        except ValueError as error:
-            raise _broadcast_error('div', x0, x1, error) from None
+        return x0 / x1
 
     def backward(self, gy):
         x0, x1 = self.inputs
         gx0 = gy / x1
         gx1 = gy * (-x0 / (x1 * x1))
-        return _sum_to(gx0, x0.shape), _sum_to(gx1, x1.shape)
+        return _sum_to(gx0, x0.data.shape), _sum_to(gx1, x1.data.shape)
 
 
 class Neg(Function):
@@ -644,47 +635,44 @@ class Neg(Function):
         return -gy
 
 
-class PowVariable(Function):
+class PowVariable(_Arithmetic):
     """y = x0 ** x1 with a Variable exponent: dy/dx0 = x1 x0 ** (x1 - 1),
     dy/dx1 = y log(x0) (defined for x0 > 0)."""
+    op = 'pow'
 
     def forward(self, x0, x1):
-        try:
-            return x0 ** x1
-        except ValueError as error:
-            raise _broadcast_error('pow', x0, x1, error) from None
+        return x0 ** x1
 
     def backward(self, gy):
         x0, x1 = self.inputs
         y = self.outputs[0]()
         gx0 = gy * x1 * x0 ** (x1 - 1)
         gx1 = gy * y * zerograd.functions.log(x0)
-        return _sum_to(gx0, x0.shape), _sum_to(gx1, x1.shape)
+        return _sum_to(gx0, x0.data.shape), _sum_to(gx1, x1.data.shape)
 
 
-class _WithConstant(Function):
-    """A one-input op with a constant second operand c (a scalar or a broadcastable array)."""
-    op = ''
-    constant_first = False  # for error messages: c - x names c's shape first
+class _WithConstant(_Arithmetic):
+    """A one-input op with a constant operand c (a scalar or a broadcastable array).
+    constant_first: c was written first (``c - x``, ``2 * x``), so errors name its shape
+    first; the wrappers below pass it."""
 
-    def __init__(self, c: Any) -> None:
+    def __init__(self, c: Any, constant_first: bool = False) -> None:
         self.c = c
+        self.constant_first = constant_first
 
-    def forward(self, x):
-        self.x_shape = x.shape
-        try:
-            return self.compute(x, self.c)
-        except ValueError as error:
-            operands = (self.c, x) if self.constant_first else (x, self.c)
-            raise _broadcast_error(self.op, *operands, error) from None
+    def operands(self, x: Any) -> tuple:
+        if self.constant_first:
+            return self.c, x
+        return x, self.c
 
 
 class AddConstant(_WithConstant):
     """y = x + c (also c + x)."""
     op = 'add'
 
-    def compute(self, x, c):
-        return x + c
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x + self.c
 
     def backward(self, gy):
         return _sum_to(gy, self.x_shape)
@@ -694,8 +682,9 @@ class SubConstant(_WithConstant):
     """y = x - c."""
     op = 'sub'
 
-    def compute(self, x, c):
-        return x - c
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x - self.c
 
     def backward(self, gy):
         return _sum_to(gy, self.x_shape)
@@ -704,10 +693,10 @@ class SubConstant(_WithConstant):
 class SubFromConstant(_WithConstant):
     """y = c - x."""
     op = 'sub'
-    constant_first = True
 
-    def compute(self, x, c):
-        return c - x
+    def forward(self, x):
+        self.x_shape = x.shape
+        return self.c - x
 
     def backward(self, gy):
         return _sum_to(-gy, self.x_shape)
@@ -717,8 +706,9 @@ class MulConstant(_WithConstant):
     """y = x * c (also c * x)."""
     op = 'mul'
 
-    def compute(self, x, c):
-        return x * c
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x * self.c
 
     def backward(self, gy):
         return _sum_to(gy * self.c, self.x_shape)
@@ -728,8 +718,9 @@ class DivConstant(_WithConstant):
     """y = x / c."""
     op = 'div'
 
-    def compute(self, x, c):
-        return x / c
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x / self.c
 
     def backward(self, gy):
         return _sum_to(gy / self.c, self.x_shape)
@@ -738,10 +729,10 @@ class DivConstant(_WithConstant):
 class DivFromConstant(_WithConstant):
     """y = c / x;  dy/dx = -c / x ** 2."""
     op = 'div'
-    constant_first = True
 
-    def compute(self, x, c):
-        return c / x
+    def forward(self, x):
+        self.x_shape = x.shape
+        return self.c / x
 
     def backward(self, gy):
         x, = self.inputs
@@ -754,8 +745,9 @@ class Pow(_WithConstant):
     """y = x ** c for a constant exponent c (the book's Pow);  dy/dx = c x ** (c - 1)."""
     op = 'pow'
 
-    def compute(self, x, c):
-        return x ** c
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x ** self.c
 
     def backward(self, gy):
         x, = self.inputs
@@ -766,10 +758,10 @@ class Pow(_WithConstant):
 class ConstantPow(_WithConstant):
     """y = c ** x for a constant base c;  dy/dx = y log(c)."""
     op = 'pow'
-    constant_first = True
 
-    def compute(self, x, c):
-        return c ** x
+    def forward(self, x):
+        self.x_shape = x.shape
+        return self.c ** x
 
     def backward(self, gy):
         y = self.outputs[0]()
@@ -778,62 +770,31 @@ class ConstantPow(_WithConstant):
         return _sum_to(gy * y * log_c, self.x_shape)
 
 
-def add(x0: Any, x1: Any) -> Variable:
-    """x0 + x1, broadcasting. Either may be a Variable, an ndarray or a scalar."""
-    if not isinstance(x1, Variable):
+def _binary(op: str, Both: type, WithConstant: type, ConstantFirst: type,
+            doc: str) -> Callable[[Any, Any], Variable]:
+    """The function ``x0 (op) x1``: ``Both()(x0, x1)`` for two Variables, else the
+    constant form: ``WithConstant(x1)(x0)``, or ``ConstantFirst(x0)(x1)`` when only x1 is a
+    Variable (a plain x0 with a plain x1 is made a Variable, so ``add(2, 3)`` works)."""
+    def binary(x0: Any, x1: Any) -> Variable:
+        if not isinstance(x1, Variable):
+            if not isinstance(x0, Variable):
+                x0 = Variable(as_array(x0))
+            return WithConstant(_as_constant(x1, x0, op))(x0)
         if not isinstance(x0, Variable):
-            x0 = Variable(as_array(x0))
-        return AddConstant(_as_constant(x1, x0, 'add'))(x0)
-    if not isinstance(x0, Variable):
-        f = AddConstant(_as_constant(x0, x1, 'add'))
-        f.constant_first = True
-        return f(x1)
-    return Add()(x0, x1)
+            return ConstantFirst(_as_constant(x0, x1, op), constant_first=True)(x1)
+        return Both()(x0, x1)
+    binary.__name__ = binary.__qualname__ = op
+    binary.__doc__ = doc
+    return binary
 
 
-def sub(x0: Any, x1: Any) -> Variable:
-    """x0 - x1, broadcasting."""
-    if not isinstance(x1, Variable):
-        if not isinstance(x0, Variable):
-            x0 = Variable(as_array(x0))
-        return SubConstant(_as_constant(x1, x0, 'sub'))(x0)
-    if not isinstance(x0, Variable):
-        return SubFromConstant(_as_constant(x0, x1, 'sub'))(x1)
-    return Sub()(x0, x1)
-
-
-def rsub(x0: Any, x1: Any) -> Variable:
-    """x1 - x0 (for ``scalar - variable``)."""
-    return sub(x1, x0)
-
-
-def mul(x0: Any, x1: Any) -> Variable:
-    """x0 * x1, broadcasting."""
-    if not isinstance(x1, Variable):
-        if not isinstance(x0, Variable):
-            x0 = Variable(as_array(x0))
-        return MulConstant(_as_constant(x1, x0, 'mul'))(x0)
-    if not isinstance(x0, Variable):
-        f = MulConstant(_as_constant(x0, x1, 'mul'))
-        f.constant_first = True
-        return f(x1)
-    return Mul()(x0, x1)
-
-
-def div(x0: Any, x1: Any) -> Variable:
-    """x0 / x1, broadcasting."""
-    if not isinstance(x1, Variable):
-        if not isinstance(x0, Variable):
-            x0 = Variable(as_array(x0))
-        return DivConstant(_as_constant(x1, x0, 'div'))(x0)
-    if not isinstance(x0, Variable):
-        return DivFromConstant(_as_constant(x0, x1, 'div'))(x1)
-    return Div()(x0, x1)
-
-
-def rdiv(x0: Any, x1: Any) -> Variable:
-    """x1 / x0 (for ``scalar / variable``)."""
-    return div(x1, x0)
+add = _binary('add', Add, AddConstant, AddConstant,
+              'x0 + x1, broadcasting. Either may be a Variable, an ndarray or a scalar.')
+sub = _binary('sub', Sub, SubConstant, SubFromConstant, 'x0 - x1, broadcasting.')
+mul = _binary('mul', Mul, MulConstant, MulConstant, 'x0 * x1, broadcasting.')
+div = _binary('div', Div, DivConstant, DivFromConstant, 'x0 / x1, broadcasting.')
+pow = _binary('pow', PowVariable, Pow, ConstantPow,
+              "x0 ** x1. A constant x1 is the book's Pow; a Variable x1 is differentiated too.")
 
 
 def neg(x: Any) -> Variable:
@@ -841,29 +802,53 @@ def neg(x: Any) -> Variable:
     return Neg()(x)
 
 
-def pow(x: Any, c: Any) -> Variable:
-    """x ** c. A constant c is the book's Pow; a Variable c is differentiated too."""
-    if not isinstance(c, Variable):
-        if not isinstance(x, Variable):
-            x = Variable(as_array(x))
-        return Pow(_as_constant(c, x, 'pow'))(x)
-    if not isinstance(x, Variable):
-        return ConstantPow(_as_constant(x, c, 'pow'))(c)
-    return PowVariable()(x, c)
+# The reflected forms (``2 - x`` calls ``x.__rsub__(2)``) put the operands back in the
+# order they were written, so errors name them in that order.
+def radd(x0: Any, x1: Any) -> Variable:
+    """x1 + x0 (for ``scalar + variable``)."""
+    return add(x1, x0)
 
 
-def rpow(x: Any, c: Any) -> Variable:
-    """c ** x (for ``2 ** variable``)."""
-    return pow(c, x)
+def rsub(x0: Any, x1: Any) -> Variable:
+    """x1 - x0 (for ``scalar - variable``)."""
+    return sub(x1, x0)
 
 
-# The operators, without a method call in between (book step 20).
-Variable.__add__ = add
-Variable.__sub__ = sub
-Variable.__rsub__ = rsub
-Variable.__mul__ = mul
-Variable.__truediv__ = div
-Variable.__rtruediv__ = rdiv
-Variable.__neg__ = neg
-Variable.__pow__ = pow
-Variable.__rpow__ = rpow
+def rmul(x0: Any, x1: Any) -> Variable:
+    """x1 * x0 (for ``scalar * variable``)."""
+    return mul(x1, x0)
+
+
+def rdiv(x0: Any, x1: Any) -> Variable:
+    """x1 / x0 (for ``scalar / variable``)."""
+    return div(x1, x0)
+
+
+def rpow(x0: Any, x1: Any) -> Variable:
+    """x1 ** x0 (for ``2 ** variable``)."""
+    return pow(x1, x0)
+
+
+def _matmul(x0: Any, x1: Any) -> Variable:
+    return zerograd.functions.matmul(x0, x1)
+
+
+def _rmatmul(x0: Any, x1: Any) -> Variable:
+    return zerograd.functions.matmul(x1, x0)
+
+
+def _get_item(x: Variable, slices: Any) -> Variable:
+    return zerograd.functions.get_item(x, slices)
+
+
+# Every operator of Variable, in one table, bound here as the book's setup_variable does
+# (step 20): plain functions, no method call in between.
+_OPERATORS = {
+    '__add__': add, '__radd__': radd, '__sub__': sub, '__rsub__': rsub,
+    '__mul__': mul, '__rmul__': rmul, '__truediv__': div, '__rtruediv__': rdiv,
+    '__pow__': pow, '__rpow__': rpow, '__neg__': neg,
+    '__matmul__': _matmul, '__rmatmul__': _rmatmul, '__getitem__': _get_item,
+}
+for _name, _function in _OPERATORS.items():
+    setattr(Variable, _name, _function)
+del _name, _function

@@ -22,9 +22,12 @@ from zerograd.datasets import Dataset
 
 
 def _check_batch_size(owner: str, batch_size: Any) -> int:
-    # bool is an int in Python, and DataLoader(ds, True) is surely a mistake.
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size <= 0:
+    # bool is an int in Python, and DataLoader(ds, True) is surely a mistake. The wrong
+    # type is a TypeError, a wrong value a ValueError, as everywhere in zerograd.
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f'{owner}: batch_size must be a positive int, got {batch_size!r} '
+                        f'({type(batch_size).__name__})')
+    if batch_size <= 0:
         raise ValueError(f'{owner}: batch_size must be a positive int, got {batch_size!r}')
     return int(batch_size)
 
@@ -118,16 +121,21 @@ class DataLoader:
         order): the next ``next(loader)`` gives that batch. What a resumed mid-epoch
         checkpoint needs (``training.fit`` saves ``iteration`` and ``index``)."""
         owner = type(self).__name__
-        if isinstance(iteration, (bool, np.bool_)) or not isinstance(iteration, (int, np.integer)) \
-                or not 0 <= iteration <= self.max_iter:
+        if isinstance(iteration, (bool, np.bool_)) or not isinstance(iteration, (int, np.integer)):
+            raise TypeError(f'{owner}.seek: iteration must be an int from 0 to {self.max_iter}, '
+                            f'got {iteration!r} ({type(iteration).__name__})')
+        if not 0 <= iteration <= self.max_iter:
             raise ValueError(f'{owner}.seek: iteration must be an int from 0 to {self.max_iter}, '
                              f'got {iteration!r}')
         if index is None:
             index = np.arange(self.data_size)
         else:
             index = np.asarray(index)
-            if index.shape != (self.data_size,) or index.dtype.kind not in 'iu' or not \
-                    np.array_equal(np.sort(index), np.arange(self.data_size)):
+            if index.dtype.kind not in 'iu':
+                raise TypeError(f'{owner}.seek: index must be a permutation of '
+                                f'range({self.data_size}) of integers, got {index.dtype}')
+            if index.shape != (self.data_size,) or \
+                    not np.array_equal(np.sort(index), np.arange(self.data_size)):
                 raise ValueError(f'{owner}.seek: index must be a permutation of '
                                  f'range({self.data_size}), got {index.dtype} {index.shape}')
         self.index = index.astype(np.intp)

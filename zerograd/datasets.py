@@ -238,7 +238,10 @@ def _image_grid(images: np.ndarray, row: int, col: int) -> np.ndarray:
     """The first row * col images (N, C, H, W) tiled into one picture: (row H, col W) for
     one channel, (row H, col W, C) otherwise; missing tiles stay black."""
     for name, value in (('row', row), ('col', col)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            raise TypeError(f'show: {name} must be a positive int, got {value!r} '
+                            f'({type(value).__name__})')
+        if value < 1:
             raise ValueError(f'show: {name} must be a positive int, got {value!r}')
     N, C, H, W = images.shape
     grid = np.zeros((row * H, col * W, C), dtype=images.dtype)

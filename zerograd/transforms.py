@@ -85,12 +85,14 @@ def _check_array(who: str, x: Any) -> None:
 
 
 def _positive_pair(who: str, name: str, size: Any) -> tuple[int, int]:
-    """``size`` as a (W, H) pair of positive ints, or a ValueError naming ``who``."""
+    """``size`` as a (W, H) pair of positive ints. Anything but an int or a pair of ints
+    is a TypeError (as utils.pair gives every kernel_size), a size <= 0 a ValueError,
+    both naming ``who``."""
     try:
         W, H = pair(size)
     except TypeError:  # utils.pair: anything but an int or a pair of ints
-        raise ValueError(f'{who}: {name} must be an int or a (W, H) pair of ints, '
-                         f'got {size!r}') from None
+        raise TypeError(f'{who}: {name} must be an int or a (W, H) pair of ints, '
+                        f'got {size!r}') from None
     if W <= 0 or H <= 0:
         raise ValueError(f'{who}: {name} must be positive, got {size!r}')
     return W, H
@@ -454,5 +456,5 @@ class ToInt(AsType):
     def __init__(self, dtype: Any = int) -> None:
         super().__init__(dtype)
         if not np.issubdtype(self.dtype, np.integer):
-            raise ValueError(f'ToInt: dtype must be an integer dtype, got {self.dtype}; '
-                             f'use AsType for other dtypes')
+            raise TypeError(f'ToInt: dtype must be an integer dtype, got {self.dtype}; '
+                            f'use AsType for other dtypes')

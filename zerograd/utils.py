@@ -504,7 +504,10 @@ def _url_list(url: str | Sequence[str], mirrors: Sequence[str] | None) -> list[s
 
 
 def _check_file_name(file_name: Any) -> str:
-    if not isinstance(file_name, str) or not file_name:
+    if not isinstance(file_name, str):
+        raise TypeError(f'get_file: file_name must be a non-empty str, got {file_name!r} '
+                        f'({type(file_name).__name__})')
+    if not file_name:
         raise ValueError(f'get_file: file_name must be a non-empty str, got {file_name!r}')
     separators = {'/', '\\', os.sep} | ({os.altsep} if os.altsep else set())
     if file_name in ('.', '..') or any(s in file_name for s in separators) \
