@@ -493,15 +493,15 @@ def test_variable_without_data_cannot_be_differentiated():
 
 
 # -----------------------------------------------------------------------------
-# How core.py is written: one operator table, constant_first in the constructor
+# How the operators are bound: one table (arithmetic.py), constant_first in the constructor
 # -----------------------------------------------------------------------------
 def test_every_operator_of_variable_comes_from_the_one_table():
-    from zerograd import core
+    from zerograd import arithmetic
     names = {'__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__',
              '__truediv__', '__rtruediv__', '__pow__', '__rpow__', '__neg__',
              '__matmul__', '__rmatmul__', '__getitem__'}
-    assert set(core._OPERATORS) == names
-    for name, function in core._OPERATORS.items():
+    assert set(arithmetic._OPERATORS) == names
+    for name, function in arithmetic._OPERATORS.items():
         assert getattr(Variable, name) is function, name
         assert name not in vars(Variable) or vars(Variable)[name] is function
     # the reflected forms give the same values as the written order
@@ -513,7 +513,7 @@ def test_every_operator_of_variable_comes_from_the_one_table():
 
 
 def test_constant_first_is_a_constructor_argument_naming_the_constant_first():
-    from zerograd.core import AddConstant, MulConstant
+    from zerograd.arithmetic import AddConstant, MulConstant
     x = Variable(np.ones(3))
     c = np.ones(2)
     for Op, name in ((AddConstant, 'add'), (MulConstant, 'mul')):
@@ -528,11 +528,20 @@ def test_constant_first_is_a_constructor_argument_naming_the_constant_first():
         x ** Variable(c)
 
 
-def test_core_has_no_chained_conditional_expressions():
+@pytest.mark.parametrize('name', ['core', 'arithmetic'])
+def test_core_has_no_chained_conditional_expressions(name):
     import ast
+    import importlib
     import inspect
-    from zerograd import core
-    tree = ast.parse(inspect.getsource(core))
+    module = importlib.import_module(f'zerograd.{name}')
+    tree = ast.parse(inspect.getsource(module))
     chained = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.IfExp)
                and (isinstance(node.body, ast.IfExp) or isinstance(node.orelse, ast.IfExp))]
     assert chained == []
+
+
+def test_core_is_at_most_about_500_lines():
+    """core.py stays readable in one sitting with the book in hand."""
+    import inspect
+    from zerograd import core
+    assert len(inspect.getsource(core).splitlines()) <= 520

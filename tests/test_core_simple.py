@@ -41,7 +41,7 @@ def test_setup_variable_binds_only_core_simple_operators():
     simple.setup_variable()
     simple.setup_variable()  # twice, as a script may: nothing changes
     assert Variable.__add__ is simple.add and Variable.__rtruediv__ is simple.rdiv
-    assert zerograd.Variable.__add__ is zerograd.core.add
+    assert zerograd.Variable.__add__ is zerograd.arithmetic.add
     assert zerograd.Variable is zerograd.core.Variable is not Variable
 
 

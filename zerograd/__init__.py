@@ -18,6 +18,9 @@ is_simple_core = False
 
 from zerograd.core import (Config, Function, Parameter, Variable, as_array,  # noqa: F401
                            as_variable, no_grad, test_mode, using_config)
+from zerograd.arithmetic import setup_variable  # noqa: E402
+
+setup_variable()  # the operators of Variable, as the book's dezero/__init__.py does
 
 from zerograd import cuda  # noqa: E402,F401
 from zerograd import utils  # noqa: E402,F401

@@ -24,13 +24,13 @@ as Chainer splits its functions, and are all re-exported here:
                    SigmoidGrad, LinearGradX, LinearGradW, LinearPair
 =================  ==========================================================================
 
-The arithmetic functions ``add, sub, rsub, mul, div, rdiv, neg, pow`` live in ``core`` (the
+The arithmetic functions ``add, sub, rsub, mul, div, rdiv, neg, pow`` live in ``arithmetic`` (the
 operators of Variable) and are re-exported here too. The modules import each other
 downward only (``fused`` and ``array`` at the bottom, ``conv``, ``pooling``, ``loss`` and
 ``rnn`` at the top), never this package; ``tests/test_imports.py`` keeps it so.
 """
-from zerograd.core import (Config, Function, Variable, add, as_array,  # noqa: F401
-                           as_variable, div, mul, neg, pow, rdiv, rsub, sub)
+from zerograd.arithmetic import add, div, mul, neg, pow, rdiv, rsub, sub  # noqa: F401
+from zerograd.core import Config, Function, Variable, as_array, as_variable  # noqa: F401
 from zerograd.cuda import get_array_module, scatter_add  # noqa: F401
 from zerograd.functions.activation import (LeakyReLU, LogSoftmax, ReLU, Sigmoid,  # noqa: F401
                                            Softmax, leaky_relu, log_softmax, relu, sigmoid,
