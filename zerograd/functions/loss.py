@@ -84,11 +84,12 @@ def _check_labels(op: str, x: Variable, t: Any) -> np.ndarray:
 
 def _check_class_ids(op: str, t: Any, N: int, C: int) -> np.ndarray:
     """t (array or Variable) as an array of N integer class ids in [0, C): the one check
-    of the losses and ``accuracy``."""
+    of the losses and ``accuracy``. Another dtype is a TypeError; another shape or an id
+    out of range, a ValueError."""
     t = t.data if isinstance(t, Variable) else t
     if not hasattr(t, 'dtype') or t.dtype.kind not in 'iu':
         kind = getattr(t, 'dtype', type(t).__name__)
-        raise ValueError(f'{op}: t must hold integer class ids of shape (N,), got {kind} '
+        raise TypeError(f'{op}: t must hold integer class ids of shape (N,), got {kind} '
                          f'{getattr(t, "shape", "")}')
     if t.shape != (N,):
         raise ValueError(f'{op}: t must hold integer class ids of shape (N,) = '
