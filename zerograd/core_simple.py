@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from zerograd import utils
+
 
 # -- Config (step 18): one switch, read by Function.__call__ -----------------------------
 class Config:
@@ -263,17 +265,10 @@ def _operand(c: Any, x: Variable) -> Any:
 
 
 def sum_to(gx: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum a broadcast gradient back to an input's shape (the book's step 40; Fix: the
-    book's operators here hand a broadcast input a gradient of the wrong shape)."""
-    if gx.shape == shape:
-        return gx
-    lead = gx.ndim - len(shape)
-    lead_axis = tuple(range(lead))
-    axis = tuple(lead + i for i, size in enumerate(shape) if size == 1)
-    y = gx.sum(lead_axis + axis, keepdims=True)
-    if lead > 0:
-        y = y.squeeze(lead_axis)
-    return y
+    """Sum a broadcast gradient back to an input's shape with the book's ``utils.sum_to``
+    (step 40; Fix: the book's operators here hand a broadcast input a gradient of the
+    wrong shape)."""
+    return gx if gx.shape == shape else utils.sum_to(gx, shape)
 
 
 class Add(Function):
