@@ -1,0 +1,1 @@
+"""Converters of the network ops: convolutions, pooling, batch norm, the LSTM cell."""
