@@ -35,7 +35,7 @@ from zerograd.cuda import get_array_module, scatter_add  # noqa: F401
 from zerograd.functions.activation import (LeakyReLU, LogSoftmax, ReLU, Sigmoid,  # noqa: F401
                                            Softmax, leaky_relu, log_softmax, relu, sigmoid,
                                            sigmoid_simple, softmax, softmax_simple)
-from zerograd.functions.array import (BroadcastTo, Cast, Concat, GetItem,  # noqa: F401
+from zerograd.functions.array import (BroadcastTo, Cast, Concat, EmbedID, GetItem,  # noqa: F401
                                       GetItemGrad, Reshape, Stack, SumTo, Transpose,
                                       broadcast_to, cast, concat, embed_id, expand_dims,
                                       flatten, get_item, reshape, stack, sum_to, transpose)

@@ -255,7 +255,21 @@ def embed_id(x: VarOrArray, W: VarOrArray) -> Variable:
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= V):
         raise ValueError(f'embed_id: ids must be in [0, {V}) for W of shape {_data(W).shape}, '
                          f'got values from {int(ids.min())} to {int(ids.max())}')
-    return get_item(W, ids)
+    # The ids are an input of the op, not a constant inside it, so an exported graph
+    # reads them from the model's input (any batch size).
+    return EmbedID()(x if isinstance(x, Variable) else Variable(ids), W)
+
+
+class EmbedID(Function):
+    """y = W[ids] for integer ids (any shape) and W (V, D) -> ids.shape + (D,); the ids
+    get no gradient, W gets gy scattered back to its rows (GetItemGrad)."""
+
+    def forward(self, ids, W):
+        return W[ids]
+
+    def backward(self, gy):
+        ids, W = self.inputs
+        return None, GetItemGrad(ids.data, W.shape)(gy)
 
 
 # =============================================================================

@@ -435,8 +435,6 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
     for name, x in zip(in_names, inputs):
         names[id(x)] = name
         ctx._used.add(name)
-    for path, p in params.items():
-        names[id(p)] = path
     ctx._used.update(out_names)
     output_ids = {id(y): name for y, name in zip(outputs, out_names)}
 
