@@ -33,6 +33,7 @@ from zerograd import checkpoints  # noqa: E402,F401
 from zerograd import datasets  # noqa: E402,F401
 from zerograd import dataloaders  # noqa: E402,F401
 from zerograd import transforms  # noqa: E402,F401
+from zerograd import onnx  # noqa: E402,F401 (onnx itself is imported only when used)
 from zerograd.layers import Layer  # noqa: E402,F401
 from zerograd.models import Model  # noqa: E402,F401
 from zerograd.datasets import Dataset  # noqa: E402,F401

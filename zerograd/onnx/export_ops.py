@@ -48,6 +48,13 @@ def _binary(op_type: str):
 def _with_constant(op_type: str):
     """x (op) c, or c (op) x when the constant comes first (rsub, rdiv, 2 ** x)."""
     def convert(ctx, f, xs, ys):
+        if np.shape(f.c) != np.shape(ctx.twin(f).c):
+            raise ValueError(
+                f'zerograd.onnx.export: {describe(f)} uses a constant of shape {np.shape(f.c)} '
+                f'that becomes {np.shape(ctx.twin(f).c)} when the batch (dynamic) size '
+                "changes: forward made it from the input's size, so the file would be wrong "
+                'at other sizes. Compute it from the input with functions, or export with '
+                'dynamic_axes={}')
         dtype = _out(f).dtype
         x = _cast(ctx, xs[0], f.inputs[0].dtype, dtype)
         c = ctx.constant(np.asarray(f.c, dtype=dtype), 'c')
@@ -202,13 +209,33 @@ def _get_item(ctx, f, xs, ys):
                 f'zerograd.onnx.export: {describe(f)} indexes with an array of shape '
                 f'{np.shape(items[i])} that changes with the batch size; pass the index '
                 'array as an input of the model, or use dynamic_axes={}')
-    index = [np.asarray(zerograd_numpy(s)) for s in items]
-    if any(a.dtype == np.bool_ for a in index if a.ndim > 0):
-        raise NotImplementedError(f'zerograd.onnx.export: {describe(f)} indexes with a boolean '
-                                  'mask: the output size depends on the values')
+    # A boolean mask picks the positions np.nonzero gives (a constant here: its size is
+    # known when exporting), one integer array per axis it covers.
+    expanded: list[Any] = []
+    for s in items:
+        s = zerograd_numpy(s)
+        if getattr(s, 'dtype', None) == np.bool_ and s.ndim > 0:
+            expanded.extend(np.nonzero(s))
+        else:
+            expanded.append(s)
+    items = tuple(expanded)
+    arrays = [i for i, s in enumerate(items) if hasattr(s, 'dtype') and s.ndim > 0
+              or isinstance(s, list)]
+    index = [np.asarray(s) for s in items]
     if len(items) == 1:  # x[ids]: rows picked by an integer array
         ctx.node('Gather', [xs[0], ctx.constant(index[0].astype(np.int64), 'indices')], ys,
                  axis=0)
+        return
+    if len(arrays) == 1 and all(isinstance(s, slice) for i, s in enumerate(items)
+                                if i != arrays[0]):
+        # x[:, ids, 1:]: the slices first, then Gather on the array's axis (NumPy puts the
+        # index's axes where the array was, as Gather does)
+        k = arrays[0]
+        sliced = [slice(None) if i == k else s for i, s in enumerate(items)]
+        y = ctx.unique('sliced')
+        _basic_index(ctx, f, x, sliced, xs[0], y)
+        indices = np.where(index[k] < 0, index[k] + x.shape[k], index[k]).astype(np.int64)
+        ctx.node('Gather', [y, ctx.constant(indices, 'indices')], ys, axis=k)
         return
     rest = items[len(arrays):]
     if arrays == list(range(len(arrays))) and all(

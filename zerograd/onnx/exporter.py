@@ -202,7 +202,9 @@ class ExportContext:
         name = self._array_names.get(key) or self.unique(hint)
         if name in self._array_names.values():
             self._used.add(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(data), name))
+        if not data.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+            data = data.copy(order='C')
+        self.initializers.append(numpy_helper.from_array(data, name))
         self._constants[key] = name
         self._keep.append(array)
         return name
@@ -224,6 +226,8 @@ class ExportContext:
         axes_as_input = op_type == 'ReduceSum' or self.opset >= 18
         if axes is None:
             return self.node(op_type, [x], outputs, keepdims=int(keepdims))[0]
+        if not axes:  # over no axis: x itself (ONNX reads empty axes as all of them)
+            return self.node('Identity', [x], outputs)[0]
         if axes_as_input:
             return self.node(op_type, [x, self.int64s(axes, 'axes')], outputs,
                              keepdims=int(keepdims))[0]
@@ -420,6 +424,11 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
             _restore(state)
             grown = [_grown(a, sorted(dynamic.get(name, {}))) for name, a in zip(in_names, arrays)]
             inputs2, outputs2, functions2 = _trace(model, grown, who)
+            if not _same_graph(functions, functions2):
+                # The first trace may have created lazy parameters, which some layers
+                # take another path once they exist (an RNN's fused step): trace again.
+                _restore(state)
+                inputs, outputs, functions = _trace(model, arrays, who)
             twins = _match(inputs, outputs, functions, inputs2, outputs2, functions2, who)
     finally:
         _restore(state)
@@ -517,9 +526,7 @@ def _match(inputs: list[Variable], outputs: list[Variable], functions: list[Func
            inputs2: list[Variable], outputs2: list[Variable], functions2: list[Function],
            who: str) -> dict[int, Any]:
     """Pair each Function and Variable of the first trace with the second's."""
-    if len(functions) != len(functions2) or len(outputs) != len(outputs2) or any(
-            type(a) is not type(b) or len(a.inputs) != len(b.inputs)
-            for a, b in zip(functions, functions2)):
+    if len(outputs) != len(outputs2) or not _same_graph(functions, functions2):
         raise ValueError(f'{who}: the model records a different graph when a dynamic axis '
                          'changes size (its forward branches on the input\'s shape); export '
                          'it with dynamic_axes={} (fixed sizes)')
@@ -545,6 +552,12 @@ def _match(inputs: list[Variable], outputs: list[Variable], functions: list[Func
             if ya is not None and yb is not None:
                 twins[id(ya)] = yb
     return twins
+
+
+def _same_graph(functions: list[Function], functions2: list[Function]) -> bool:
+    return len(functions) == len(functions2) and all(
+        type(a) is type(b) and len(a.inputs) == len(b.inputs)
+        for a, b in zip(functions, functions2))
 
 
 def _make_model(graph: Any, opset: int) -> Any:
