@@ -314,3 +314,27 @@ def test_without_onnx_installed_export_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'onnx', None)  # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'zerograd\[onnx\]'"):
         zonnx.export(lambda x: x * 2, np.zeros((1, 2), np.float32))
+
+
+def test_labels_given_as_an_input_stay_an_input_of_the_loss():
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    t = np.array([0, 3, 1])
+    proto = zonnx.export(lambda x, t: F.softmax_cross_entropy(x, t), (x, t))
+    for n in (2, 5):
+        xn = np.random.default_rng(n).standard_normal((n, 4)).astype(np.float32)
+        tn = np.random.default_rng(n).integers(0, 4, n)
+        got, = run_onnx(proto, [xn, tn])
+        np.testing.assert_allclose(got, F.softmax_cross_entropy(xn, tn).data, **TOL)
+    t01 = np.array([[1.0], [0.0], [1.0]], np.float32)
+    proto = zonnx.export(lambda x, t: F.sigmoid_cross_entropy(x, t), (x[:, :1], t01))
+    t2 = np.array([[0.0], [1.0]], np.float32)
+    got, = run_onnx(proto, [x[:2, :1], t2])
+    np.testing.assert_allclose(got, F.sigmoid_cross_entropy(x[:2, :1], t2).data, **TOL)
+
+
+def test_an_input_read_as_a_constant_is_refused_not_ignored():
+    def model(x):
+        return zerograd.Variable(x.data * 2) + 1  # .data: the graph loses the input
+
+    with pytest.raises(ValueError, match="the input 'input' does not reach the outputs"):
+        zonnx.export(model, np.ones((2, 3), np.float32), dynamic_axes={})

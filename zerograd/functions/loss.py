@@ -14,7 +14,7 @@ import numpy as np
 from zerograd.core import Function, Variable, as_array, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import _log_softmax, sigmoid, softmax
-from zerograd.functions.array import reshape
+from zerograd.functions.array import cast, reshape
 from zerograd.functions.math import _floating, clip, log
 from zerograd.functions.reduction import sum
 from zerograd.hints import VarOrArray
@@ -122,8 +122,9 @@ class SoftmaxCrossEntropy(Function):
 def softmax_cross_entropy(x: VarOrArray, t: VarOrArray) -> Variable:
     """Mean over the batch of -log softmax(x)[t]. x: (N, C) scores, t: (N,) int ids."""
     x = _floating('softmax_cross_entropy', x, real=True)
-    t = _check_labels('softmax_cross_entropy', x, t)
-    return SoftmaxCrossEntropy()(x, t)
+    labels = _check_labels('softmax_cross_entropy', x, t)
+    # A Variable t stays the op's input (an exported graph reads it from the model's input).
+    return SoftmaxCrossEntropy()(x, t if isinstance(t, Variable) else labels)
 
 
 def softmax_cross_entropy_simple(x: VarOrArray, t: VarOrArray) -> Variable:
@@ -187,8 +188,12 @@ def sigmoid_cross_entropy(x: VarOrArray, t: VarOrArray) -> Variable:
     for x of shape (N, 1)."""
     x = _floating('sigmoid_cross_entropy', x, real=True)
     _check_batch('sigmoid_cross_entropy', x)
-    t = _binary_labels('sigmoid_cross_entropy', x, t)
-    return SigmoidCrossEntropy()(x, t)
+    labels = _binary_labels('sigmoid_cross_entropy', x, t)
+    if isinstance(t, Variable):  # kept as the op's input, as in softmax_cross_entropy
+        if t.shape != x.shape:
+            t = reshape(t, x.shape)
+        labels = t if t.dtype == x.dtype else cast(t, x.dtype)
+    return SigmoidCrossEntropy()(x, labels)
 
 
 def binary_cross_entropy(p: VarOrArray, t: VarOrArray) -> Variable:

@@ -489,6 +489,14 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
         if names.get(id(y)) != name:
             ctx.identity(name_of(y), name)
 
+    used = {name for node in ctx.nodes for name in node.input}
+    for name in in_names:
+        if name not in used:  # its values were read as constants: the file would ignore it
+            raise ValueError(
+                f"{who}: the input {name!r} does not reach the outputs through recorded ops: "
+                "forward used its values as a constant (x.data, or NumPy on it), so the file "
+                'would give the traced answer for any input. Compute with zerograd functions '
+                'on the Variable, or leave the input out')
     graph = onnx.helper.make_graph(
         ctx.nodes, 'zerograd', [_value_info(name, x, dynamic.get(name, {}), None)
                                 for name, x in zip(in_names, inputs)],
