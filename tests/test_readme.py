@@ -81,6 +81,9 @@ def _expected_failure(source: str) -> tuple[type, str] | None:
     block then runs up to that line): the pictures need matplotlib, graphs Graphviz."""
     if 'plot_dot_graph' in source and shutil.which('dot') is None:
         return RuntimeError, "Graphviz's `dot` program was not found"
+    if 'zerograd.onnx' in source and (importlib.util.find_spec('onnx') is None
+                                      or importlib.util.find_spec('onnxruntime') is None):
+        return ImportError, r"pip install 'zerograd\[onnx\]'|onnxruntime"
     if 'plot_history' in source and importlib.util.find_spec('matplotlib') is None:
         return ImportError, r"pip install 'zerograd\[plot\]'"
     return None

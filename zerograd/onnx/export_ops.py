@@ -57,7 +57,7 @@ def _with_constant(op_type: str):
                 'dynamic_axes={}')
         dtype = _out(f).dtype
         x = _cast(ctx, xs[0], f.inputs[0].dtype, dtype)
-        c = ctx.constant(np.asarray(f.c, dtype=dtype), 'c')
+        c = ctx.constant(np.asarray(zerograd_numpy(f.c), dtype=dtype), 'c')
         ctx.node(op_type, [c, x] if f.constant_first else [x, c], ys)
     return convert
 

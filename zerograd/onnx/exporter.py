@@ -285,8 +285,10 @@ def _input_arrays(args: Sequence[Any]) -> list[Any]:
     arrays = []
     for i, a in enumerate(args):
         data = a.data if isinstance(a, Variable) else a
-        if isinstance(data, (np.ndarray, np.generic)) or zerograd.cuda._is_cupy_array(data):
-            arrays.append(zerograd.cuda.as_numpy(data))
+        if isinstance(data, (np.ndarray, np.generic)):
+            arrays.append(np.asarray(data))
+        elif zerograd.cuda._is_cupy_array(data):  # a model on the GPU traces on the GPU
+            arrays.append(data)
         else:
             raise TypeError(f'zerograd.onnx.export: args[{i}] must be an ndarray or a '
                             f'Variable, got {type(a).__name__}')
@@ -295,8 +297,9 @@ def _input_arrays(args: Sequence[Any]) -> list[Any]:
 
 def _grown(array: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     """array one longer on each of axes (its last slice repeated): the second trace."""
+    xp = zerograd.cuda.get_array_module(array)
     for axis in axes:
-        array = np.concatenate([array, np.take(array, [-1], axis=axis)], axis=axis)
+        array = xp.concatenate([array, xp.take(array, xp.array([-1]), axis=axis)], axis=axis)
     return array
 
 
