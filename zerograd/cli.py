@@ -10,9 +10,10 @@
     zerograd info
 
 Errors (a bad option, an unknown recipe, missing data, a checkpoint that --resume cannot
-continue, a folder that export cannot read) are one line on stderr and a non-zero exit status (2 for usage, 1 otherwise),
-never a traceback. Output cut short by a closed pipe (``zerograd info | head -1``) ends
-quietly, with exit status 141 as a program killed by SIGPIPE.
+continue, a folder that export cannot read) are one line on stderr and a non-zero exit
+status (2 for usage, 1 otherwise), never a traceback. Output cut short by a closed pipe
+(``zerograd info | head -1``) ends quietly, with exit status 141 as a program killed by
+SIGPIPE.
 """
 from __future__ import annotations
 

@@ -746,6 +746,12 @@ def load_run(folder: str) -> tuple[str, dict, Model]:
                          f'finish the run with {command} --resume --out {folder})')
     model = EXPORTED[recipe].build(record.get('model', {}))
     model.load_weights(weights)
+    # An RNN that never took a second step has no h2h weight; tracing would draw one at
+    # random and export it as if it were trained.
+    missing = [key for key, param in model.named_params().items() if param.data is None]
+    if missing:
+        raise ValueError(f'{who}: {weights} holds no {", ".join(missing)}: the run never took '
+                         'a second time step, so those weights were never made or trained')
     return recipe, record, model
 
 
