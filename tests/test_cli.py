@@ -1,4 +1,5 @@
 """The zerograd command: errors are one line, info, and the recipes (short runs)."""
+import importlib
 import importlib.util
 import os
 import subprocess
@@ -269,10 +270,15 @@ def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
     assert err == b''
 
 
-def test_info_lists_no_onnx_and_a_graphviz_hint_only_without_dot(tmp_path):
+def test_info_lists_the_onnx_extra_and_a_graphviz_hint_only_without_dot(tmp_path):
     (tmp_path / 'bin').mkdir()
     status, out, _ = zerograd('info', cwd=tmp_path, env={'PATH': str(tmp_path / 'bin')})
-    assert status == 0 and 'onnx' not in out
+    assert status == 0
+    for module in ('onnx', 'onnxruntime'):  # the onnx extra, like the other extras
+        installed = importlib.util.find_spec(module) is not None
+        line = next(line for line in out.splitlines() if line.startswith(f'  {module} '))
+        version = importlib.import_module(module).__version__ if installed else 'not installed'
+        assert line.split(None, 1)[1] == f'{version:14s} [onnx]'
     assert '  graphviz    not installed  (apt-get install graphviz)' in out.splitlines()
     dot = tmp_path / 'bin' / 'dot'
     dot.write_text('#!/bin/sh\n')

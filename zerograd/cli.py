@@ -6,12 +6,14 @@
     zerograd train RECIPE [--epochs N] [--batch-size N] [--lr LR] [--seed N] [--out DIR]
                           [--data FILE] [--checkpoint-every SECONDS] [--resume] [--gpu]
                           [--quiet]
+    zerograd export RUN_DIR [-o FILE] [--opset N]
     zerograd info
 
 Errors (a bad option, an unknown recipe, missing data, a checkpoint that --resume cannot
-continue) are one line on stderr and a non-zero exit status (2 for usage, 1 otherwise),
-never a traceback. Output cut short by a closed pipe (``zerograd info | head -1``) ends
-quietly, with exit status 141 as a program killed by SIGPIPE.
+continue, a folder that export cannot read) are one line on stderr and a non-zero exit
+status (2 for usage, 1 otherwise), never a traceback. Output cut short by a closed pipe
+(``zerograd info | head -1``) ends quietly, with exit status 141 as a program killed by
+SIGPIPE.
 """
 from __future__ import annotations
 
@@ -133,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--gpu', action='store_true', help='train on the GPU (needs CuPy)')
     train.add_argument('--quiet', action='store_true', help=quiet_help)
 
+    export = commands.add_parser(
+        'export', help="write a run's trained model as an ONNX file (needs zerograd[onnx])",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='The RNN recipes (sin-rnn, sin-lstm, char-lstm) export one time step: inputs\n'
+               'x, h (and c), outputs y, h_next (and c_next); zeros for h and c start a\n'
+               "sequence. char-lstm's x is int64 character ids (the vocabulary is in the\n"
+               "file's metadata and the folder's run.json).")
+    export.add_argument('run', metavar='RUN_DIR',
+                        help='the output folder of zerograd demo or zerograd train RECIPE')
+    export.add_argument('-o', '--output', metavar='FILE',
+                        help='the ONNX file to write (RUN_DIR/model.onnx)')
+    export.add_argument('--opset', type=_positive_int, metavar='N',
+                        help='the ONNX opset (17; up to the newest the onnx package knows)')
+
     commands.add_parser('info', help='versions, optional extras, GPU, data folder')
     return parser
 
@@ -148,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'info':
             print(info())
             return 0
+        if args.command == 'export':
+            return _export(args)
         return _train(args)
     except _UsageError as error:
         print(error, file=sys.stderr)
@@ -194,11 +212,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from zerograd import recipes
+    output = args.output if args.output is not None else os.path.join(args.run, 'model.onnx')
+    result = recipes.export_run(args.run, output, args.opset)
+
+    def described(values: dict) -> str:
+        return ', '.join(f'{name} ({", ".join(map(str, shape))}{"," if len(shape) == 1 else ""})'
+                         f' {dtype}' for name, (shape, dtype) in values.items())
+    print(f'wrote {result["path"]} ({result["recipe"]}, ONNX opset {result["opset"]}): inputs '
+          f'{described(result["inputs"])}; outputs {described(result["outputs"])}')
+    return 0
+
+
 # =============================================================================
 # zerograd info
 # =============================================================================
 _EXTRAS = [('matplotlib', 'plot'), ('PIL', 'image'), ('tqdm', 'progress'), ('cupy', 'gpu'),
-           ('torch', 'dev')]
+           ('onnx', 'onnx'), ('onnxruntime', 'onnx'), ('torch', 'dev')]
 
 
 def _version(module_name: str) -> str | None:

@@ -5,6 +5,7 @@ optimizer, trains with ``training.fit`` and writes its pictures into ``options.o
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -199,11 +200,14 @@ def _run_line(options: Options, name: str) -> str:
 
 
 def _finish(options: Options, model, history: training.History, files: list[str],
-            name: str, data: str) -> dict:
-    """Save the weights and the curves (titled with ``data``, the data set and its
-    splits, and the run); report what was written."""
+            name: str, data: str, model_config: dict | None = None) -> dict:
+    """Save the weights, the run's description (``run.json``: the recipe and what its
+    model's sizes depend on, ``model_config``) and the curves (titled with ``data``, the
+    data set and its splits, and the run); report what was written."""
     weights = os.path.join(options.out, 'weights.npz')
     model.save_weights(weights)
+    # After the weights: a run.json in a folder means its weights.npz is complete.
+    _write_run_file(options.out, name, model_config or {})
     files.insert(0, weights)
     if _pictures_available():
         metrics = 'loss and accuracy' if history['train_accuracy'] else 'loss'
@@ -594,7 +598,227 @@ def char_lstm(options: Options) -> dict:
     sample = sample_text(model, text, start, length=300)
     if not options.quiet:
         options.log(f'--- sample at the end ---\n{sample}')
+    vocabulary = ''.join(text.id_to_char[i] for i in range(len(text.id_to_char)))
     result = _finish(options, model, history, [], 'char-lstm',
-                     f'{os.path.basename(text.path)} ({len(text):,} characters, training only)')
+                     f'{os.path.basename(text.path)} ({len(text):,} characters, training only)',
+                     model_config={'vocab_size': len(vocabulary), 'vocabulary': vocabulary})
     result['sample'] = sample
     return result
+
+
+# =============================================================================
+# export: a run's model as an ONNX file (``zerograd export RUN_DIR``)
+# =============================================================================
+RUN_FILE = 'run.json'
+RUN_FORMAT = 1
+
+
+def _write_run_file(out: str, name: str, model_config: dict) -> None:
+    """``run.json``: which recipe made the folder (``demo`` or a recipe's name) and what
+    its model's sizes depend on beyond the recipe (char-lstm's vocabulary), so that
+    ``zerograd export`` can rebuild the model."""
+    record = {'zerograd_run': RUN_FORMAT, 'recipe': name, 'model': model_config}
+    training._atomic_write_text(os.path.join(out, RUN_FILE), json.dumps(record, indent=1) + '\n')
+
+
+class RecurrentStep(Model):
+    """One time step of a recipe's recurrent model, its state given and returned:
+    ``(x, h) -> (y, h_next)`` for an RNN, ``(x, h, c) -> (y, h_next, c_next)`` for an LSTM;
+    h and c are (N, hidden_size), zeros at the start of a sequence. The parameters are the
+    model's own, under the same paths (``rnn/x2h/W``); calling it leaves the recurrent
+    layer's state as it found it."""
+
+    def __init__(self, model: Model, layer: str) -> None:
+        super().__init__()
+        for name in model._params:  # the model's layers, so parameter paths stay the same
+            setattr(self, name, model.__dict__[name])
+        self.__dict__['_model'] = model  # not registered: its layers already are
+        self.__dict__['_layer'] = getattr(model, layer)
+        self.__dict__['cell'] = isinstance(self._layer, L.LSTM)
+
+    def forward(self, x, h, c=None):
+        layer = self._layer
+        saved = (layer.h, getattr(layer, 'c', None))
+        try:
+            layer.h = h
+            if self.cell:
+                layer.c = c
+            y = self._model(x)
+            return (y, layer.h, layer.c) if self.cell else (y, layer.h)
+        finally:
+            layer.h = saved[0]
+            if self.cell:
+                layer.c = saved[1]
+
+
+@dataclass
+class _Exported:
+    """How a recipe's model is rebuilt and traced: the model from run.json's model
+    config; each input's shape past the batch axis ('hidden': the recurrent layer's
+    hidden size) and its dtype; the outputs' names."""
+    build: Callable[[dict], Model]
+    inputs: dict[str, tuple[tuple, str]]
+    outputs: tuple[str, ...]
+    recurrent: str | None = None  # the attribute of the RNN/LSTM layer
+
+
+_MNIST_MLP = _Exported(lambda c: MLP((1000, 1000, 10), activation=F.relu),
+                       {'x': ((784,), 'float32')}, ('y',))
+_STATE = ('hidden',)  # a state input, h or c: (N, the recurrent layer's hidden_size)
+EXPORTED: dict[str, _Exported] = {
+    'demo': _MNIST_MLP,
+    'mnist-mlp': _MNIST_MLP,
+    'spiral': _Exported(lambda c: MLP((10, 3)), {'x': ((2,), 'float32')}, ('y',)),
+    'sin-regression': _Exported(lambda c: MLP((10, 1)), {'x': ((1,), 'float32')}, ('y',)),
+    'mnist-cnn': _Exported(lambda c: MnistCNN(), {'x': ((1, 28, 28), 'float32')}, ('y',)),
+    'sin-rnn': _Exported(lambda c: SimpleRNN(100, 1),
+                         {'x': ((1,), 'float32'), 'h': (_STATE, 'float32')},
+                         ('y', 'h_next'), 'rnn'),
+    'sin-lstm': _Exported(lambda c: BetterRNN(100, 1),
+                          {'x': ((1,), 'float32'), 'h': (_STATE, 'float32'),
+                           'c': (_STATE, 'float32')}, ('y', 'h_next', 'c_next'), 'rnn'),
+    'char-lstm': _Exported(lambda c: CharLSTM(c['vocab_size']),
+                           {'x': ((), 'int64'), 'h': (_STATE, 'float32'),
+                            'c': (_STATE, 'float32')}, ('y', 'h_next', 'c_next'), 'lstm'),
+}
+
+
+def _read_run_file(folder: str, who: str) -> dict:
+    """run.json of a run folder, checked; errors say what the folder is instead."""
+    if not os.path.exists(folder):
+        raise ValueError(f'{who}: {folder}: no such folder')
+    if not os.path.isdir(folder):
+        raise ValueError(f'{who}: {folder} is not a folder (give the output folder of '
+                         'zerograd demo or zerograd train)')
+    path = os.path.join(folder, RUN_FILE)
+    if not os.path.exists(path):
+        if any(os.path.exists(os.path.join(folder, name))
+               for name in ('weights.npz', 'checkpoint.npz')):
+            raise ValueError(f'{who}: {folder} records no recipe ({path} is missing: the run '
+                             'was made by an older zerograd, or has not finished); train it '
+                             'again, or export its model in Python with zerograd.onnx.export')
+        raise ValueError(f'{who}: {folder} is not the output folder of zerograd demo or '
+                         f'zerograd train (it holds no {RUN_FILE}, weights.npz or '
+                         'checkpoint.npz)')
+    try:
+        with open(path, encoding='utf-8') as file:
+            record = json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f'{who}: {path} cannot be read: {error}') from None
+    if not (isinstance(record, dict) and isinstance(record.get('recipe'), str)
+            and isinstance(record.get('model', {}), dict)):
+        raise ValueError(f'{who}: {path} is not a run description (a JSON object with a '
+                         '"recipe" string and a "model" object)')
+    recipe = record['recipe']
+    if recipe not in EXPORTED:
+        raise ValueError(f'{who}: {path} names the recipe {recipe!r}, which this zerograd '
+                         f'does not know; the recipes are: demo, {", ".join(sorted(RECIPES))}')
+    if recipe == 'char-lstm':
+        size = record.get('model', {}).get('vocab_size')
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f'{who}: {path} records vocab_size {size!r} for char-lstm; it '
+                             'must be an int >= 1')
+    return record
+
+
+def _check_output(out: str, who: str) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    if os.path.isdir(out):
+        raise ValueError(f'{who}: -o {out} is a folder; give a file name (model.onnx)')
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ValueError(f'{who}: -o {out}: the folder {folder} does not exist')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f'{who}: -o {out}: the folder {folder} is not writable')
+    if os.path.exists(out) and not os.access(out, os.W_OK):
+        raise ValueError(f'{who}: -o {out} exists and is not writable')
+
+
+def load_run(folder: str) -> tuple[str, dict, Model]:
+    """The recipe, run.json and trained model (weights loaded) of a run's output folder."""
+    who = 'zerograd export'
+    record = _read_run_file(folder, who)
+    recipe = record['recipe']
+    weights = os.path.join(folder, 'weights.npz')
+    if not os.path.isfile(weights):
+        command = 'zerograd demo' if recipe == 'demo' else f'zerograd train {recipe}'
+        raise ValueError(f'{who}: {folder} holds no trained weights ({weights} is missing; '
+                         f'finish the run with {command} --resume --out {folder})')
+    model = EXPORTED[recipe].build(record.get('model', {}))
+    model.load_weights(weights)
+    # An RNN that never took a second step has no h2h weight; tracing would draw one at
+    # random and export it as if it were trained.
+    missing = [key for key, param in model.named_params().items() if param.data is None]
+    if missing:
+        raise ValueError(f'{who}: {weights} holds no {", ".join(missing)}: the run never took '
+                         'a second time step, so those weights were never made or trained')
+    return recipe, record, model
+
+
+def export_run(folder: str, out: str, opset: int | None = None) -> dict:
+    """Write the trained model of a run's output folder (``zerograd demo`` or ``zerograd
+    train RECIPE``) to the ONNX file ``out``, its batch axis dynamic.
+
+    The inputs and outputs, N the batch size:
+
+    ==================  =====================================  ==========================
+    recipe              inputs                                 outputs
+    ==================  =====================================  ==========================
+    demo, mnist-mlp     x (N, 784) float32 (pixels / 255)      y (N, 10) class scores
+    mnist-cnn           x (N, 1, 28, 28) float32               y (N, 10)
+    spiral              x (N, 2) float32                       y (N, 3)
+    sin-regression      x (N, 1) float32                       y (N, 1)
+    sin-rnn             x (N, 1), h (N, 100) float32           y (N, 1), h_next
+    sin-lstm            x (N, 1), h, c (N, 100) float32        y (N, 1), h_next, c_next
+    char-lstm           x (N,) int64 character ids,            y (N, V) next-character
+                        h, c (N, 128) float32                  scores, h_next, c_next
+    ==================  =====================================  ==========================
+
+    The recurrent ones run one time step per call: zeros for h and c start a sequence,
+    and h_next (c_next) is the next step's h (c). char-lstm's ids and vocabulary are the
+    folder's ``run.json`` ``vocabulary`` (id i is its i-th character), also in the file's
+    metadata. opset: 17 (None) to ``zerograd.onnx.newest_opset()``.
+    Returns {'recipe', 'path', 'opset', 'inputs', 'outputs'} with inputs and outputs as
+    {name: (shape with 'N', dtype)}.
+    """
+    from zerograd.onnx import exporter  # (zerograd.onnx registers the converters)
+    who = 'zerograd export'
+    onnx = exporter._onnx()  # ImportError naming the extra, before any other work
+    if opset is None:
+        opset = exporter.MIN_OPSET
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int):
+        raise TypeError(f'{who}: opset must be an int, got {type(opset).__name__}')
+    if not exporter.MIN_OPSET <= opset <= newest:
+        raise ValueError(f'{who}: --opset {opset}: zerograd writes opsets {exporter.MIN_OPSET} '
+                         f'to {newest} (the newest this onnx {onnx.__version__} knows)')
+    _read_run_file(folder, who)  # what the folder is, before the output path
+    _check_output(out, who)
+    recipe, record, model = load_run(folder)
+    spec = EXPORTED[recipe]
+    traced = model
+    hidden = None
+    if spec.recurrent is not None:
+        traced = RecurrentStep(model, spec.recurrent)
+        hidden = getattr(model, spec.recurrent).hidden_size
+    batch = 2  # the traced batch size; export checks that every size of it works
+    args, inputs = [], {}
+    for name, (shape, dtype) in spec.inputs.items():
+        shape = tuple(hidden if size == 'hidden' else size for size in shape)
+        args.append(np.zeros((batch,) + shape, dtype=dtype))
+        inputs[name] = (('N',) + shape, dtype)
+    proto = exporter.export(traced, tuple(args), opset=opset,
+                                 input_names=list(spec.inputs), output_names=list(spec.outputs))
+    metadata = {'zerograd_recipe': recipe}
+    if 'vocabulary' in record.get('model', {}):
+        metadata['vocabulary'] = json.dumps(record['model']['vocabulary'])
+    onnx.helper.set_model_props(proto, metadata)
+    exporter._write(proto, out)
+    outputs = {}
+    for value in proto.graph.output:
+        dims = value.type.tensor_type.shape.dim
+        shape = tuple('N' if d.dim_param else d.dim_value for d in dims)
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
+        outputs[value.name] = (shape, str(dtype))
+    return {'recipe': recipe, 'path': out, 'opset': opset, 'inputs': inputs,
+            'outputs': outputs}
