@@ -230,7 +230,7 @@ def spiral(options: Options) -> dict:
     train_set, test_set = datasets.Spiral(train=True), datasets.Spiral(train=False)
     train_loader = DataLoader(train_set, options.batch_size)
     test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
-    model = MLP((10, 3))
+    model = EXPORTED['spiral'].build({})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.SGD(options.lr).setup(model)
     history = training.fit(model, optimizer, train_loader, options.epochs,
@@ -278,7 +278,7 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> 
         options.log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
     train_loader = DataLoader(train_set, options.batch_size)
     test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
-    model = MLP(hidden + (10,), activation=F.relu)
+    model = EXPORTED['mnist-mlp'].build({'hidden': list(hidden)})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.WeightDecay(1e-4))
@@ -290,7 +290,8 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> 
     if graph:
         files.append(_plot_graph(model, test_set[np.arange(1)][0], options))
     result = _finish(options, model, history, files, command,
-                     f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)')
+                     f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)',
+                     model_config={'hidden': list(hidden)})
     result['dataset'] = name
     return result
 
@@ -354,7 +355,7 @@ def sin_regression(options: Options) -> dict:
     y = np.sin(2 * np.pi * x) + np.random.rand(100, 1)
     data = _ArrayDataset(x, y)
     loader = DataLoader(data, options.batch_size, shuffle=options.batch_size < len(x))
-    model = MLP((10, 1))
+    model = EXPORTED['sin-regression'].build({})
     _to_device(options, model, loader)
     optimizer = optimizers.SGD(options.lr).setup(model)
     history = training.fit(model, optimizer, loader, options.epochs,
@@ -418,7 +419,7 @@ def mnist_cnn(options: Options) -> dict:
         options.log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
     train_loader = DataLoader(train_set, options.batch_size)
     test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
-    model = MnistCNN()
+    model = EXPORTED['mnist-cnn'].build({})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     history = training.fit(model, optimizer, train_loader, options.epochs,
@@ -492,14 +493,14 @@ def _sin_sequence(options: Options, model: Model, name: str) -> dict:
         epochs=100, batch_size=1, lr=0.001)
 def sin_rnn(options: Options) -> dict:
     """SimpleRNN(100, 1), Adam, truncated BPTT of 30 steps over SinCurve."""
-    return _sin_sequence(options, SimpleRNN(100, 1), 'sin-rnn')
+    return _sin_sequence(options, EXPORTED['sin-rnn'].build({}), 'sin-rnn')
 
 
 @recipe('sin-lstm', "the book's step 60: an LSTM learns a noisy sine (batch 30, BPTT 30)",
         epochs=100, batch_size=30, lr=0.001)
 def sin_lstm(options: Options) -> dict:
     """BetterRNN(100, 1) (LSTM), Adam, SeqDataLoader of 30 streams, BPTT of 30 steps."""
-    return _sin_sequence(options, BetterRNN(100, 1), 'sin-lstm')
+    return _sin_sequence(options, EXPORTED['sin-lstm'].build({}), 'sin-lstm')
 
 
 # =============================================================================
@@ -577,7 +578,7 @@ def char_lstm(options: Options) -> dict:
     if not options.quiet:
         options.log(f'{len(text):,} characters, {len(text.char_to_id)} distinct')
     loader = SeqDataLoader(text, batch_size=options.batch_size)
-    model = CharLSTM(len(text.char_to_id))
+    model = EXPORTED['char-lstm'].build({'vocab_size': len(text.char_to_id)})
     _to_device(options, model, loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.ClipGrad(5.0))
@@ -656,13 +657,14 @@ class _Exported:
     """How a recipe's model is rebuilt and traced: the model from run.json's model
     config; each input's shape past the batch axis ('hidden': the recurrent layer's
     hidden size) and its dtype; the outputs' names."""
-    build: Callable[[dict], Model]
+    build: Callable[[dict], Model]  # the recipe builds its model with it too
     inputs: dict[str, tuple[tuple, str]]
     outputs: tuple[str, ...]
     recurrent: str | None = None  # the attribute of the RNN/LSTM layer
 
 
-_MNIST_MLP = _Exported(lambda c: MLP((1000, 1000, 10), activation=F.relu),
+_MNIST_MLP = _Exported(lambda c: MLP(tuple(c.get('hidden', (1000, 1000))) + (10,),
+                                      activation=F.relu),
                        {'x': ((784,), 'float32')}, ('y',))
 _STATE = ('hidden',)  # a state input, h or c: (N, the recurrent layer's hidden_size)
 EXPORTED: dict[str, _Exported] = {
