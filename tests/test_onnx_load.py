@@ -569,7 +569,8 @@ def test_cycles_unsorted_and_undefined_inputs_are_refused():
 
 def test_names_defined_twice_and_undefined_outputs_are_refused():
     twice = [helper.make_node('Relu', ['x'], ['y']), helper.make_node('Relu', ['x'], ['y'])]
-    with pytest.raises(ValueError, match=r"node 1 '' \(Relu\) defines 'y', which is already"):
+    with pytest.raises(ValueError, match=r"node 1 \(unnamed, output \['y'\]\) \(Relu\) "
+                                         r"defines 'y', which is already defined"):
         zerograd.onnx.load(_graph_model(twice))
     with pytest.raises(ValueError, match="graph output 'z' is not defined"):
         zerograd.onnx.load(_graph_model([helper.make_node('Relu', ['x'], ['y'])], ('y', 'z')))
@@ -614,10 +615,23 @@ def test_unsupported_attributes_are_refused_naming_node_op_and_attribute():
          r'\(GatherND\): attribute batch_dims=1 is not supported'),
         (helper.make_node('MaxPool', ['x'], ['y', 'indices'], kernel_shape=[2, 2]),
          r"output 1 \('indices'\) of MaxPool is not supported"),
+        (helper.make_node('AveragePool', ['x'], ['y'], kernel_shape=[2, 2], dilations=[2, 2]),
+         r'\(AveragePool\): attribute dilations=\[2, 2\] is not supported'),
+        (helper.make_node('SoftmaxCrossEntropyLoss', ['x', 'x'], ['y'], ignore_index=0),
+         r'attribute ignore_index=0 is not supported'),
     ]
     for node, message in cases:
         with pytest.raises(NotImplementedError, match=message):
             zerograd.onnx.load(_graph_model([node], outputs=[node.output[0]]))
+
+
+def test_conv_transpose_output_shape_needing_uneven_pads_is_refused():
+    parts = single('ConvTranspose', [X(f32(1, 3, 4, 4)), I(f32(3, 2, 3, 3))], strides=[2, 2],
+                   output_shape=[8, 8], name='up')
+    model = zerograd.onnx.load(make_model(*parts, 17))
+    with pytest.raises(NotImplementedError, match=r"node 0 'up' \(ConvTranspose\): attribute "
+                                                  r'output_shape=\[8, 8\] is not supported'):
+        model(f32(1, 3, 4, 4))
 
 
 def test_a_shape_error_at_run_time_names_the_node():

@@ -57,6 +57,12 @@ MAX_BYTES = 2 ** 32
 Runner = Callable[..., Any]
 
 
+def describe_node(proto: Any, index: int) -> str:
+    """'node 3 'conv1' (Conv)' for messages; an unnamed node by its first output."""
+    label = repr(proto.name) if proto.name else f'(unnamed, output {list(proto.output)[:1]})'
+    return f'node {index} {label} ({proto.op_type})'
+
+
 class NodeSpec:
     """One node of the graph as the builders see it: its names, its attributes as Python
     values, the opset, and ``read_tensor`` (the loader's checked TensorProto reader)."""
@@ -73,8 +79,7 @@ class NodeSpec:
         self.attrs: dict[str, Any] = {a.name: helper.get_attribute_value(a)
                                       for a in proto.attribute}
         self.read_tensor = read_tensor
-        label = repr(self.name) if self.name else f'(unnamed, output {self.outputs[:1]})'
-        self.where = f'node {index} {label} ({self.op_type})'
+        self.where = describe_node(proto, index)
 
     def attr(self, name: str, default: Any = None) -> Any:
         value = self.attrs.get(name, default)

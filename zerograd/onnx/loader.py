@@ -30,7 +30,7 @@ import numpy as np
 from zerograd.core import Parameter, Variable, no_grad
 from zerograd.models import Model
 from zerograd.onnx import load_ops
-from zerograd.onnx.load_ops import MAX_BYTES, NodeSpec
+from zerograd.onnx.load_ops import MAX_BYTES, NodeSpec, describe_node
 
 MIN_LOAD_OPSET = 13   # Softmax's axis, Squeeze's and ReduceSum's axes inputs since 13
 _DEFAULT_DOMAINS = ('', 'ai.onnx')
@@ -115,7 +115,7 @@ def _check_graph(graph: Any, where: str) -> None:
                              'repeated')
         defined.add(value.name)
     for index, node in enumerate(graph.node):
-        what = f'node {index} {node.name!r} ({node.op_type})'
+        what = describe_node(node, index)
         if node.domain not in _DEFAULT_DOMAINS:
             raise NotImplementedError(f'load: {where}: {what} is in domain {node.domain!r}; '
                                       'only ai.onnx ops are supported')
@@ -397,7 +397,11 @@ def _run(spec: NodeSpec, run: Any, xs: Sequence[Any]) -> tuple:
     except (ValueError, TypeError, IndexError) as error:
         if str(error).startswith('load:'):
             raise
-        raise type(error)(f'load: {spec.where}: {error}') from error
+        try:   # the same error class, its message prefixed with the node
+            named = type(error)(f'load: {spec.where}: {error}')
+        except Exception:  # noqa: BLE001 (a class whose constructor takes other arguments)
+            raise error from None
+        raise named from error
     ys = ys if isinstance(ys, tuple) else (ys,)
     if constant:
         ys = tuple(y.data if isinstance(y, Variable) else y for y in ys)
