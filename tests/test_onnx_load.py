@@ -398,6 +398,27 @@ def test_batch_norm_in_training_uses_batch_statistics_and_updates_the_running_on
     assert model.onnx_names['in3'].grad is None   # running statistics are not trained
 
 
+def test_running_statistics_read_through_identity_are_the_models_own_copies():
+    # PyTorch's exporter writes Identity(bn.weight) -> bn.running_var when the two hold
+    # equal values (a fresh BatchNorm2d): training must update the statistic, not bn.weight.
+    nodes = [helper.make_node('Identity', ['bn.weight'], ['bn.running_var']),
+             helper.make_node('Identity', ['bn.bias'], ['bn.running_mean']),
+             helper.make_node('BatchNormalization', ['x', 'bn.weight', 'bn.bias',
+                                                     'bn.running_mean', 'bn.running_var'],
+                              ['y'])]
+    model = zerograd.onnx.load(make_model(
+        nodes, {'x': f32(4, 3)}, {'bn.weight': np.ones(3, np.float32),
+                                  'bn.bias': np.zeros(3, np.float32)}, ['y'], 17))
+    x = f32(4, 3)
+    model(x)
+    np.testing.assert_array_equal(model.onnx_names['bn.weight'].data, np.ones(3))
+    np.testing.assert_array_equal(model.onnx_names['bn.bias'].data, np.zeros(3))
+    np.testing.assert_allclose(model.onnx_names['bn.running_mean'].data, 0.1 * x.mean(axis=0),
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.onnx_names['bn.running_var'].data,
+                               0.9 + 0.1 * x.var(axis=0, ddof=1), rtol=1e-5)
+
+
 def test_several_graph_outputs_are_a_tuple_and_inputs_are_checked():
     model = zerograd.onnx.load(_mlp_model())
     assert isinstance(model(f32(2, 3)), tuple)
