@@ -338,3 +338,16 @@ def test_an_input_read_as_a_constant_is_refused_not_ignored():
 
     with pytest.raises(ValueError, match="the input 'input' does not reach the outputs"):
         zonnx.export(model, np.ones((2, 3), np.float32), dynamic_axes={})
+
+
+def test_the_file_is_written_whole_with_the_umasks_mode(tmp_path):
+    import stat
+    from zerograd.models import MLP
+    path = tmp_path / 'm.onnx'
+    old = os.umask(0o022)
+    try:
+        zonnx.export(MLP((2,)), np.zeros((1, 3), np.float32), str(path))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.listdir(tmp_path) == ['m.onnx']

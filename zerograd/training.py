@@ -14,14 +14,13 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import checkpoints, cuda
+from zerograd import checkpoints, cuda, utils
 from zerograd.core import no_grad, test_mode
 
 
@@ -79,17 +78,7 @@ class History:
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(handle, 'w') as file:
-            file.write(text)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    utils.atomic_write(path, text.encode())
 
 
 # =============================================================================

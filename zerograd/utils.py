@@ -893,3 +893,24 @@ def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | 
         f'saved. Tried:{lines}\nDownload it yourself from one of these URLs{checksum} and '
         f'place it at {path!r}.',
         file_name=file_name, folder=folder, urls=urls, reasons=reasons)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write data to path through a temporary file in its folder, then rename it: the
+    path holds the old file or the whole new one, never half of it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp_path = tempfile.mkstemp(suffix='.tmp', dir=folder)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # as open() would make it (mkstemp: 0600)
+        with os.fdopen(handle, 'wb') as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise

@@ -14,7 +14,6 @@ an error instead of a file that is silently wrong at another batch size.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -587,14 +586,4 @@ def _write(model_proto: Any, f: Any) -> None:
     if hasattr(f, 'write'):
         f.write(data)
         return
-    path = os.fspath(f)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.onnx-', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    zerograd.utils.atomic_write(os.fspath(f), data)
