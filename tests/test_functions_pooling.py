@@ -147,6 +147,7 @@ CEIL_SETTINGS = [  # (kernel_size, stride, pad, x shape): partial windows on one
     ((3, 2), (2, 3), (1, 0), (1, 2, 6, 7)),
     (2, 3, 1, (2, 1, 5, 4)),        # the last window would start in the end padding: dropped
     (2, 2, 0, (1, 2, 4, 4)),        # nothing partial: the same as floor mode
+    (3, 2, 0, (1, 2, 2, 3)),        # a kernel larger than x: one partial window
 ]
 
 
@@ -206,9 +207,11 @@ def test_max_pooling_ceil_mode_equals_floor_mode_on_the_minus_infinity_extended_
         np.testing.assert_array_equal(xv.grad.data, xo.grad.data)
 
 
-def test_max_pooling_ceil_mode_is_a_bool():
+def test_max_pooling_ceil_mode_is_a_bool_and_needs_a_window():
     with pytest.raises(TypeError, match='pooling: ceil_mode must be a bool'):
         F.pooling(np.zeros((1, 1, 4, 4)), 2, ceil_mode='yes')
+    with pytest.raises(ValueError, match='leaves no window'):
+        F.pooling(np.zeros((1, 1, 2, 2)), 3, stride=1, ceil_mode=True)
 
 
 def test_floor_mode_pooling_adds_no_padding_after_the_end():

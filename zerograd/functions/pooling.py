@@ -167,11 +167,18 @@ class PoolingWithIndexes(Function):
         return PoolingGrad(self.pooling)(gy)
 
 
-def _check_pooling(op: str, x: Any, kernel_size: Any, stride: Any,
-                   pad: Any) -> tuple[Pair, Pair, Pair]:
+def _check_pooling(op: str, x: Any, kernel_size: Any, stride: Any, pad: Any,
+                   ceil_mode: bool = False) -> tuple[Pair, Pair, Pair]:
     _check_4d(op, 'x', x, '(N, C, H, W)')
     kernel_size, stride, pad = _window_args(op, kernel_size, stride, pad)
-    _check_fits(op, x.shape, kernel_size, pad)
+    if not ceil_mode:
+        _check_fits(op, x.shape, kernel_size, pad)
+    else:  # a partial window may be all there is: one, if the padded x is K - S + 1 long
+        for n, k, s, p in zip(x.shape[2:], kernel_size, stride, pad):
+            if n + 2 * p + s <= k:
+                raise ValueError(f'{op}: kernel {kernel_size} with stride {stride} leaves '
+                                 f'no window in the padded input (x.shape={x.shape}, '
+                                 f'pad={pad}, ceil_mode=True)')
     return kernel_size, stride, pad
 
 
@@ -201,10 +208,11 @@ def pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
              [14., 15.]]]], dtype=float32)
     """
     x = as_variable(x)
-    kernel_size, stride, pad = _check_pooling('pooling', x, kernel_size, stride, pad)
-    _check_max_pad('pooling', kernel_size, pad)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f'pooling: ceil_mode must be a bool, got {ceil_mode!r}')
+    kernel_size, stride, pad = _check_pooling('pooling', x, kernel_size, stride, pad,
+                                              bool(ceil_mode))
+    _check_max_pad('pooling', kernel_size, pad)
     return Pooling(kernel_size, stride, pad, bool(ceil_mode))(x)
 
 
