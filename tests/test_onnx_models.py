@@ -88,12 +88,19 @@ def test_deconv2d_exports_as_conv_transpose_with_its_outsize(stride, pad, outsiz
     assert outsize is None or y.shape[2:] == outsize
 
 
-@pytest.mark.parametrize('kernel, stride, pad, ceil_mode', [
-    (2, 2, 0, False), (3, 2, 1, False), ((3, 2), (1, 2), (1, 0), False),
-    (3, 2, 0, True), (3, 2, 1, True), (2, 3, 1, True)])
-def test_max_pooling_exports_as_max_pool(kernel, stride, pad, ceil_mode):
-    x = np.random.default_rng(2).standard_normal((2, 3, 8, 7)).astype(np.float32) - 3
-    proto = _check_function(lambda x: F.pooling(x, kernel, stride, pad, ceil_mode), x)
+@pytest.mark.parametrize('opset', sorted({17, 18, zerograd.onnx.newest_opset()}))
+@pytest.mark.parametrize('kernel, stride, pad, ceil_mode, shape', [
+    (2, 2, 0, False, (2, 3, 8, 7)), (3, 2, 1, False, (2, 3, 8, 7)),
+    ((3, 2), (1, 2), (1, 0), False, (2, 3, 8, 7)),
+    (3, 2, 0, True, (2, 3, 8, 7)),   # a partial window on both axes
+    (3, 2, 1, True, (2, 3, 8, 7)),
+    (2, 3, 1, True, (2, 3, 8, 8)),   # a last window in the end padding: dropped
+    (2, 3, 0, True, (2, 3, 7, 6)),   # one partial, one dropped
+    (3, 2, 0, True, (2, 3, 2, 5))])  # a kernel larger than x
+def test_max_pooling_exports_as_max_pool(opset, kernel, stride, pad, ceil_mode, shape):
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32) - 3
+    proto = _check_function(lambda x: F.pooling(x, kernel, stride, pad, ceil_mode), x,
+                            opset=opset)
     assert _op_types(proto) == ['MaxPool']
 
 

@@ -9,7 +9,7 @@ Conv2d                      Conv (W (OC, C, KH, KW) as it is; pads [PH, PW, PH, 
 Deconv2d                    ConvTranspose (W (C, OC, KH, KW) is ONNX's layout; an outsize
                             above the default is output_padding)
 Pooling                     MaxPool (ceil_mode=1 from ``pooling(..., ceil_mode=True)``
-                            where that keeps a partial window)
+                            where that keeps a partial window; see ``_max_pooling``)
 AveragePooling              AveragePool with count_include_pad=1 (zero padding counts)
 BatchNorm (test mode)       BatchNormalization with the running statistics as initializers
                             named by their parameter paths ('bn1/avg_mean')
@@ -146,13 +146,25 @@ def _col2im(ctx, f, xs, ys):
 def _max_pooling(ctx, f, xs, ys):
     _float_only(f, 'MaxPool', (np.float32, np.float64))
     (KH, KW), (SH, SW), (PH, PW) = f.kernel_size, f.stride, f.pad
-    # ceil_mode=1 where it keeps a partial window. Where it keeps none (the sizes divide, or
-    # the last window would start in the end padding and is dropped) it is floor mode:
-    # written as such, since onnx's shape inference drops that window only from opset 22
-    # (onnxruntime at every opset), so a ceil_mode=1 there fails the checker before 22.
-    ceil_mode = f.ceil_mode and (f.extra != (0, 0) or any(ctx.varying(f.inputs[0])[2:]))
-    ctx.node('MaxPool', xs, ys, kernel_shape=[KH, KW], strides=[SH, SW],
-             pads=[PH, PW, PH, PW], ceil_mode=int(ceil_mode))
+    pads, ceil_mode = [PH, PW, PH, PW], 0
+    if f.ceil_mode and (f.extra != (0, 0) or any(ctx.varying(f.inputs[0])[2:])):
+        # onnxruntime (at every opset) and onnx from opset 22 drop a last window that would
+        # start in the end padding, as zerograd does; onnx's shape inference before 22 does
+        # not, and the checker would refuse the file. There, where an axis has such a
+        # window, the partial windows are written as padding after the end instead (MaxPool
+        # never picks padding): the same numbers.
+        OH, OW = _out(f).shape[2:]
+        H, W = f.inputs[0].shape[2:]
+        unruled = [-(-(n + 2 * p - k) // s) + 1 for n, k, s, p in
+                   zip((H, W), (KH, KW), (SH, SW), (PH, PW))]
+        if ctx.opset >= 22 or unruled == [OH, OW] or any(ctx.varying(f.inputs[0])[2:]):
+            ceil_mode = 1
+        else:
+            EH, EW = f.extra
+            pads = [PH, PW, PH + EH, PW + EW]
+    # (ceil mode without a partial window, sizes that divide, is floor mode: written so)
+    ctx.node('MaxPool', xs, ys, kernel_shape=[KH, KW], strides=[SH, SW], pads=pads,
+             ceil_mode=ceil_mode)
 
 
 @lambda fn: register_converter(F.AveragePooling, fn)
