@@ -116,3 +116,104 @@ def test_average_pooling_of_integers_gives_floats():
     y = F.average_pooling(x, 2, 2)
     assert y.dtype == np.float64
     np.testing.assert_array_equal(y.data, [[[[2.5, 4.5], [10.5, 12.5]]]])
+
+
+# =============================================================================
+# ceil_mode: the last, partial window kept (Caffe's pooling; ResNet and SqueezeNet)
+# =============================================================================
+def _np_max_pooling_ceil(x, kernel_size, stride, pad):
+    """The reference: a loop over the output pixels of ceil mode, each the maximum of the
+    part of its window that lies in the -inf padded x (torch's rule for the last one)."""
+    (KH, KW), (SH, SW), (PH, PW) = (np.broadcast_to(a, 2) for a in (kernel_size, stride, pad))
+    N, C, H, W = x.shape
+
+    def count(size, k, s, p):
+        n = -(-(size + 2 * p - k) // s) + 1
+        return n - 1 if (n - 1) * s >= size + p else n
+
+    OH, OW = count(H, KH, SH, PH), count(W, KW, SW, PW)
+    padded = np.full((N, C, H + 2 * PH + KH + SH, W + 2 * PW + KW + SW), -np.inf)
+    padded[:, :, PH:PH + H, PW:PW + W] = x
+    y = np.empty((N, C, OH, OW))
+    for i in range(OH):
+        for j in range(OW):
+            window = padded[:, :, i * SH:i * SH + KH, j * SW:j * SW + KW]
+            y[:, :, i, j] = window.max(axis=(2, 3))
+    return y
+
+
+CEIL_SETTINGS = [  # (kernel_size, stride, pad, x shape): partial windows on one or both axes
+    (3, 2, 0, (2, 2, 6, 7)),
+    ((3, 2), (2, 3), (1, 0), (1, 2, 6, 7)),
+    (2, 3, 1, (2, 1, 5, 4)),        # the last window would start in the end padding: dropped
+    (2, 2, 0, (1, 2, 4, 4)),        # nothing partial: the same as floor mode
+    (3, 2, 0, (1, 2, 2, 3)),        # a kernel larger than x: one partial window
+]
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, shape', CEIL_SETTINGS)
+def test_max_pooling_ceil_mode_forward_gradients_and_double_backward(kernel_size, stride, pad,
+                                                                     shape):
+    """check_op: forward against the loop reference, float64 central differences of the
+    first and second derivatives, float32 in and out."""
+    from zerograd.testing import check_op
+    check_op(f'pooling ceil_mode k={kernel_size} s={stride} p={pad}',
+             lambda x: F.pooling(x, kernel_size, stride, pad, ceil_mode=True),
+             lambda x: _np_max_pooling_ceil(x, kernel_size, stride, pad), [shape],
+             make_input=distinct)
+
+
+@pytest.mark.parametrize('kernel_size, stride, pad, shape', CEIL_SETTINGS)
+def test_max_pooling_ceil_mode_matches_torch(kernel_size, stride, pad, shape):
+    torch = pytest.importorskip('torch')
+    x = distinct(shape, np.random.default_rng(4))
+    xv = Variable(x.copy())
+    y = F.pooling(xv, kernel_size, stride, pad, ceil_mode=True)
+    gy = np.random.default_rng(5).standard_normal(y.shape)
+    y.grad = Variable(gy)
+    y.backward()
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, kernel_size, stride, pad, ceil_mode=True)
+    yt.backward(torch.tensor(gy))
+    assert y.shape == tuple(yt.shape)
+    np.testing.assert_array_equal(y.data, yt.detach().numpy())
+    np.testing.assert_array_equal(xv.grad.data, xt.grad.numpy())
+
+
+def test_max_pooling_ceil_mode_equals_floor_mode_on_the_minus_infinity_extended_input():
+    """ResNet's and SqueezeNet's pooling: the partial window read as the full window of x
+    extended by -inf rows and columns (what models._max_pooling_ceil did before ceil_mode),
+    forward and gradient alike, also for x stored batch-last (a convolution's output)."""
+    rng = np.random.default_rng(6)
+    x = distinct((3, 4, 8, 9), rng)
+    W = rng.standard_normal((2, 4, 1, 1))
+    for batch_last in (False, True):
+        xv = Variable(x.copy())
+        h = F.conv2d(xv, W) if batch_last else xv * 1.0
+        y = F.pooling(h, 3, stride=2, ceil_mode=True)
+        gy = rng.standard_normal(y.shape)
+        y.grad = Variable(gy)
+        y.backward()
+
+        xo = Variable(x.copy())
+        h = F.conv2d(xo, W) if batch_last else xo * 1.0
+        N, C, H, Wd = h.shape
+        h = F.concat([h, np.full((N, C, 1, Wd), -np.inf)], axis=2)
+        h = F.concat([h, np.full((N, C, H + 1, 0 if Wd % 2 else 1), -np.inf)], axis=3)
+        y_old = F.pooling(h, 3, stride=2)
+        y_old.grad = Variable(gy)
+        y_old.backward()
+        np.testing.assert_array_equal(y.data, y_old.data)
+        np.testing.assert_array_equal(xv.grad.data, xo.grad.data)
+
+
+def test_max_pooling_ceil_mode_is_a_bool_and_needs_a_window():
+    with pytest.raises(TypeError, match='pooling: ceil_mode must be a bool'):
+        F.pooling(np.zeros((1, 1, 4, 4)), 2, ceil_mode='yes')
+    with pytest.raises(ValueError, match='leaves no window'):
+        F.pooling(np.zeros((1, 1, 2, 2)), 3, stride=1, ceil_mode=True)
+
+
+def test_floor_mode_pooling_adds_no_padding_after_the_end():
+    y = F.pooling(np.zeros((1, 1, 5, 5)), 3, stride=2)
+    assert y.creator.extra == (0, 0) and y.shape == (1, 1, 2, 2)

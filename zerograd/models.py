@@ -7,7 +7,7 @@ import numpy as np
 
 import zerograd.functions as F
 import zerograd.layers as L
-from zerograd import cuda, utils
+from zerograd import utils
 from zerograd.core import Variable
 from zerograd.layers import Layer
 
@@ -93,20 +93,12 @@ def _max_pooling_ceil(x: Any, kernel_size: int, stride: int) -> Variable:
     """Max pooling that keeps the last, partial window: OH = ceil((H - K) / S) + 1.
 
     This is Caffe's pooling (Chainer's ``cover_all=True``, torch's ``ceil_mode=True``),
-    the one the published ResNet and SqueezeNet weights were trained with. The missing
-    rows and columns of the last window are filled with -inf, which never wins the max,
-    so the result is exact for any x. x: (N, C, H, W) float -> (N, C, OH, OW).
+    the one the published ResNet and SqueezeNet weights were trained with: ``F.pooling``'s
+    ``ceil_mode``, whose missing rows and columns never win the max, so the result is exact
+    for any x. One op (not a concatenated -inf block of x's batch size), so it exports to
+    ONNX as MaxPool with ceil_mode=1. x: (N, C, H, W) float -> (N, C, OH, OW).
     """
-    N, C, H, W = x.shape
-    xp = cuda.get_array_module(x)
-    extra_h = -(H - kernel_size) % stride  # rows the last window lacks
-    extra_w = -(W - kernel_size) % stride
-    if extra_h:
-        x = F.concat([x, xp.full((N, C, extra_h, W), -np.inf, dtype=x.dtype)], axis=2)
-    if extra_w:
-        x = F.concat([x, xp.full((N, C, H + extra_h, extra_w), -np.inf, dtype=x.dtype)],
-                     axis=3)
-    return F.pooling(x, kernel_size, stride=stride)
+    return F.pooling(x, kernel_size, stride=stride, ceil_mode=True)
 
 
 def _global_average_pooling(x: Any) -> Variable:

@@ -2,7 +2,9 @@
 ``pooling_simple`` as its oracle) and average pooling, on the windows of ``conv``'s
 strided view (no copy of the windows; one pass per kernel offset).
 
-Shapes: x (N, C, H, W) -> (N, C, OH, OW) with OH = (H + 2 PH - KH) // SH + 1.
+Shapes: x (N, C, H, W) -> (N, C, OH, OW) with OH = (H + 2 PH - KH) // SH + 1, or with
+max pooling's ``ceil_mode=True`` OH = ceil((H + 2 PH - KH) / SH) + 1 (the last, partial
+window kept; Caffe's rounding, torch's and ONNX's ``ceil_mode``).
 ``kernel_size``, ``stride`` and ``pad`` take an int or a pair.
 
 Every backward is a Function of this module, so it can be differentiated again: max
@@ -12,6 +14,7 @@ gradient is ``PoolingGrad`` again (any order); average pooling's is
 """
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -30,21 +33,60 @@ def _index_dtype(window_size: int) -> Any:
     return np.uint8 if window_size <= 256 else np.int32
 
 
+def _ceil_extra(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Rows (or columns) of padding after the end that ceil mode adds, so that the last,
+    partial window is complete: OH = ceil((size + 2 pad - kernel) / stride) + 1, less one
+    when that last window would start in the padding after the end (torch's and ONNX's
+    rule: every window holds an element of x)."""
+    OH = -(-(size + 2 * pad - kernel) // stride) + 1
+    if (OH - 1) * stride >= size + pad:
+        OH -= 1
+    # 0 when the windows end where floor mode's do (or before the end: floor's rule)
+    return builtins.max((OH - 1) * stride + kernel - (size + 2 * pad), 0)
+
+
+def _pad_ceil(x: Any, pad: Pair, extra: Pair, value: Any) -> Any:
+    """x (N, C, H, W) padded with value: PH rows before and PH + EH after, PW columns
+    before and PW + EW after (ceil mode's windows); stored batch-last if x is."""
+    (PH, PW), (EH, EW) = pad, extra
+    N, C, H, W = x.shape
+    padded = _full((N, C, H + 2 * PH + EH, W + 2 * PW + EW), value, x.dtype,
+                   get_array_module(x), _batch_last(x))
+    padded[:, :, PH:PH + H, PW:PW + W] = x
+    return padded
+
+
 class Pooling(Function):
     """Max pooling: y[n, c, oh, ow] = the maximum of the window of x at (oh, ow), padding
     with a value that never wins (-inf). The position of each maximum (the first one on a
     tie) is kept in ``indexes`` (N, C, OH, OW), found in the same pass as the maximum.
-    gx = PoolingGrad(gy): gy sent to those positions."""
+    gx = PoolingGrad(gy): gy sent to those positions.
 
-    def __init__(self, kernel_size: Pair, stride: Pair, pad: Pair) -> None:
+    ceil_mode: keep the last, partial window (OH rounded up); its missing rows and
+    columns are padding after the end (``extra``, set by forward), which never wins."""
+
+    def __init__(self, kernel_size: Pair, stride: Pair, pad: Pair,
+                 ceil_mode: bool = False) -> None:
         self.kernel_size = kernel_size
         self.stride = stride
         self.pad = pad
+        self.ceil_mode = ceil_mode
+        self.extra = (0, 0)
+
+    def _windows(self, x: Any, pad_value: Any = 0) -> Any:
+        """The windows of x, with ceil mode's extra padding when there is some."""
+        if self.extra == (0, 0):  # the ordinary path: _windows pads (if at all)
+            return _windows(x, self.kernel_size, self.stride, self.pad, pad_value)
+        x = _pad_ceil(x, self.pad, self.extra, pad_value)
+        return _windows(x, self.kernel_size, self.stride, (0, 0))
 
     def forward(self, x):
         xp = get_array_module(x)
         KH, KW = self.kernel_size
-        windows = _windows(x, self.kernel_size, self.stride, self.pad, _lowest(x.dtype))
+        if self.ceil_mode:
+            self.extra = tuple(_ceil_extra(n, k, s, p) for n, k, s, p in zip(
+                x.shape[2:], self.kernel_size, self.stride, self.pad))
+        windows = self._windows(x, _lowest(x.dtype))
         # One pass per kernel offset keeps the running maximum and where it was seen.
         # Plain arithmetic, no masked copies (which are several times slower): the index
         # only grows, so "k where greater" is maximum(indexes, greater * k).
@@ -77,6 +119,7 @@ class PoolingGrad(Function):
         KH, KW = p.kernel_size
         SH, SW = p.stride
         PH, PW = p.pad
+        EH, EW = p.extra
         N, C, H, W = p.x_shape
         OH, OW = gy.shape[2:]
         xp = get_array_module(gy)
@@ -86,7 +129,7 @@ class PoolingGrad(Function):
             gy_in_order = xp.empty_like(p.indexes, dtype=gy.dtype)
             gy_in_order[...] = gy
             gy = gy_in_order
-        gx = _full((N, C, H + 2 * PH, W + 2 * PW), 0, gy.dtype, xp, p.batch_last)
+        gx = _full((N, C, H + 2 * PH + EH, W + 2 * PW + EW), 0, gy.dtype, xp, p.batch_last)
         overlapping = KH > SH or KW > SW
         for k in range(KH * KW):
             i, j = divmod(k, KW)
@@ -95,7 +138,7 @@ class PoolingGrad(Function):
                 positions += gy * (p.indexes == k)
             else:  # each position is in one window: write, no read-add-write
                 xp.multiply(gy, p.indexes == k, out=positions)
-        if PH or PW:
+        if PH or PW or EH or EW:
             gx = gx[:, :, PH:PH + H, PW:PW + W].copy(order='K')
         return gx
 
@@ -114,7 +157,7 @@ class PoolingWithIndexes(Function):
         p = self.pooling
         xp = get_array_module(x)
         KH, KW = p.kernel_size
-        windows = _windows(x, p.kernel_size, p.stride, p.pad)
+        windows = p._windows(x)
         y = windows[:, :, 0, 0].copy(order='K')
         for k in range(1, KH * KW):
             xp.copyto(y, windows[:, :, k // KW, k % KW], where=p.indexes == k)
@@ -124,11 +167,18 @@ class PoolingWithIndexes(Function):
         return PoolingGrad(self.pooling)(gy)
 
 
-def _check_pooling(op: str, x: Any, kernel_size: Any, stride: Any,
-                   pad: Any) -> tuple[Pair, Pair, Pair]:
+def _check_pooling(op: str, x: Any, kernel_size: Any, stride: Any, pad: Any,
+                   ceil_mode: bool = False) -> tuple[Pair, Pair, Pair]:
     _check_4d(op, 'x', x, '(N, C, H, W)')
     kernel_size, stride, pad = _window_args(op, kernel_size, stride, pad)
-    _check_fits(op, x.shape, kernel_size, pad)
+    if not ceil_mode:
+        _check_fits(op, x.shape, kernel_size, pad)
+    else:  # a partial window may be all there is: one, if the padded x is K - S + 1 long
+        for n, k, s, p in zip(x.shape[2:], kernel_size, stride, pad):
+            if n + 2 * p + s <= k:
+                raise ValueError(f'{op}: kernel {kernel_size} with stride {stride} leaves '
+                                 f'no window in the padded input (x.shape={x.shape}, '
+                                 f'pad={pad}, ceil_mode=True)')
     return kernel_size, stride, pad
 
 
@@ -140,21 +190,30 @@ def _check_max_pad(op: str, kernel_size: Pair, pad: Pair) -> None:
 
 
 def pooling(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
-            pad: int | Pair = 0) -> Variable:
+            pad: int | Pair = 0, ceil_mode: bool = False) -> Variable:
     """Max pooling. x: (N, C, H, W) -> (N, C, OH, OW), OH = (H + 2 PH - KH) // SH + 1.
     kernel_size, stride, pad: an int or a pair; pad < kernel_size. The padding never wins
     (as torch's max_pool2d). Note the book's default stride=1: pass stride=2 for the usual
     2 x 2 pooling. The gradient goes to the first maximum of each window.
+    ceil_mode=True keeps the last, partial window: OH = ceil((H + 2 PH - KH) / SH) + 1,
+    less one if that window would start after x's end and its padding (torch's
+    ``ceil_mode``, ONNX MaxPool's ``ceil_mode=1``; Caffe's pooling).
 
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     >>> pooling(x, 2, stride=2).data
     array([[[[ 5.,  7.],
              [13., 15.]]]], dtype=float32)
+    >>> pooling(x, 3, stride=2, ceil_mode=True).data
+    array([[[[10., 11.],
+             [14., 15.]]]], dtype=float32)
     """
     x = as_variable(x)
-    kernel_size, stride, pad = _check_pooling('pooling', x, kernel_size, stride, pad)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f'pooling: ceil_mode must be a bool, got {ceil_mode!r}')
+    kernel_size, stride, pad = _check_pooling('pooling', x, kernel_size, stride, pad,
+                                              bool(ceil_mode))
     _check_max_pad('pooling', kernel_size, pad)
-    return Pooling(kernel_size, stride, pad)(x)
+    return Pooling(kernel_size, stride, pad, bool(ceil_mode))(x)
 
 
 def pooling_simple(x: VarOrArray, kernel_size: int | Pair, stride: int | Pair = 1,
