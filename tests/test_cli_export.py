@@ -21,7 +21,6 @@ onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NEEDS_NN = pytest.mark.xfail(strict=True, reason='needs the export_nn converters')
 TEXT = 'to be, or not to be: that is the question. whether tis nobler in the mind. ' * 4
 
 # Each run as short as the command allows (one epoch; the recurrent ones with few steps).
@@ -164,7 +163,7 @@ def _export(folder, *args):
 # =============================================================================
 @pytest.mark.parametrize('recipe, classes', [
     ('spiral', 3), ('sin-regression', 1), ('mnist-mlp', 10),
-    pytest.param('mnist-cnn', 10, marks=NEEDS_NN)])
+    ('mnist-cnn', 10)])
 def test_export_of_a_feedforward_recipe_matches_its_model_at_batch_1_and_3(
         run_folder, tmp_path, recipe, classes):
     folder = run_folder(recipe)
@@ -204,7 +203,6 @@ def test_sin_rnn_exports_one_step_with_the_hidden_state_as_input_and_output(
     assert model.rnn.h is not None  # the model ran; export did not touch it
 
 
-@NEEDS_NN
 def test_sin_lstm_exports_one_step_with_h_and_c_as_inputs_and_outputs(run_folder, tmp_path):
     folder = run_folder('sin-lstm')
     path = tmp_path / 'lstm.onnx'
@@ -214,7 +212,6 @@ def test_sin_lstm_exports_one_step_with_h_and_c_as_inputs_and_outputs(run_folder
                  lambda rng, n: rng.uniform(-1, 1, (n, 1)).astype(np.float32))
 
 
-@NEEDS_NN
 def test_char_lstm_exports_int64_ids_and_its_vocabulary(run_folder, tmp_path):
     folder = run_folder('char-lstm')
     path = tmp_path / 'chars.onnx'

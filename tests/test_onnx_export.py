@@ -36,6 +36,17 @@ def not_exported_table():
 REFUSED = not_exported_table()
 
 
+def limits_table():
+    """docs/onnx.md's "Exported with limits": {(name, 'opset 17' or 'float64'), ...}."""
+    with open(os.path.join(ROOT, 'docs', 'onnx.md'), encoding='utf-8') as f:
+        text = f.read()
+    section = text.split('## Exported with limits', 1)[1].split('\n## ', 1)[0]
+    return set(re.findall(r'^\| `(\w+)` \| (opset \d+|float64) \|', section, flags=re.M))
+
+
+LIMITS = limits_table()
+
+
 def run_onnx(model_proto, arrays):
     session = ort.InferenceSession(model_proto.SerializeToString(),
                                    providers=['CPUExecutionProvider'])
@@ -63,6 +74,10 @@ REFUSED_CASES = [c for c in ALL_CASES if c.op in REFUSED]
 @pytest.mark.parametrize('case', EXPORTED, ids=case_id)
 def test_each_op_exports_and_matches_onnxruntime(case, opset):
     xs = inputs_of(case)
+    if (case.op, f'opset {opset}') in LIMITS:
+        with pytest.raises(NotImplementedError, match=f'opset {opset + 1}|opset 18'):
+            zonnx.export(case.zerograd(), tuple(xs), opset=opset, dynamic_axes={})
+        return
     want = expected(case, xs)
     model = zonnx.export(case.zerograd(), tuple(xs), opset=opset, dynamic_axes={})
     got, = run_onnx(model, xs)
@@ -298,6 +313,8 @@ def test_a_backward_graph_is_refused_as_backward_only():
 
     with pytest.raises(NotImplementedError, match=r'TanhGrad .* backward-only .* tanh'):
         zonnx.export(grad_of_tanh, x, dynamic_axes={})
+    with pytest.raises(NotImplementedError, match=r'TanhGrad .* backward-only .* tanh'):
+        zonnx.export(grad_of_tanh, x)  # with a dynamic batch too
 
 
 def test_import_zerograd_imports_neither_onnx_nor_onnxruntime():
@@ -351,3 +368,28 @@ def test_the_file_is_written_whole_with_the_umasks_mode(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     assert os.listdir(tmp_path) == ['m.onnx']
+
+
+FLOAT64_LIMITED = sorted({name for name, limit in LIMITS if limit == 'float64'})
+
+
+@pytest.mark.parametrize('name', FLOAT64_LIMITED)
+def test_ops_without_float64_kernels_are_refused_in_float64_saying_so(name):
+    case = next(c for c in EXPORTED if c.op == name)
+    xs = inputs_of(case, np.float64)
+    with pytest.raises(NotImplementedError, match=r'float64'):
+        zonnx.export(case.zerograd(), tuple(xs), opset=18, dynamic_axes={})
+
+
+def test_other_ops_export_in_float64_and_match():
+    """One case of every other exported op in float64 (rtol 1e-12: the same arithmetic)."""
+    seen = set()
+    for case in EXPORTED:
+        if case.op in seen or case.op in FLOAT64_LIMITED:
+            continue
+        seen.add(case.op)
+        xs = inputs_of(case, np.float64)
+        want = expected(case, xs)
+        got, = run_onnx(zonnx.export(case.zerograd(), tuple(xs), opset=18, dynamic_axes={}), xs)
+        assert got.dtype == want.dtype, case.id
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=case.id)

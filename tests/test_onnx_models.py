@@ -307,21 +307,11 @@ def test_mnist_cnn_at_opsets_17_18_and_the_newest():
 
 
 class _SmallVGG16(models.VGG16):
-    """VGG16's layers at 32 x 32 (fc6 takes 512 x 1 x 1): VGG16.forward insists on 224 x 224,
-    the size its published weights need, which is too slow for a unit test."""
+    """VGG16's layers at 32 x 32 (fc6 takes 512 x 1 x 1): VGG16 insists on 224 x 224, the
+    size its published weights need, which is too slow for a unit test."""
 
-    def forward(self, x):
-        blocks = [('conv1_1', 'conv1_2'), ('conv2_1', 'conv2_2'),
-                  ('conv3_1', 'conv3_2', 'conv3_3'), ('conv4_1', 'conv4_2', 'conv4_3'),
-                  ('conv5_1', 'conv5_2', 'conv5_3')]
-        for block in blocks:
-            for name in block:
-                x = F.relu(getattr(self, name)(x))
-            x = F.pooling(x, 2, stride=2)
-        x = F.reshape(x, (x.shape[0], -1))
-        x = F.dropout(F.relu(self.fc6(x)))
-        x = F.dropout(F.relu(self.fc7(x)))
-        return self.fc8(x)
+    def _check_size(self, x):
+        pass
 
 
 def test_vgg16_at_32_by_32():

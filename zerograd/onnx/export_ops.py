@@ -112,7 +112,14 @@ def _clip(ctx, f, xs, ys):
 # -- activation (zerograd/functions/activation.py)
 @lambda fn: register_converter(F.LeakyReLU, fn)
 def _leaky_relu(ctx, f, xs, ys):
-    ctx.node('LeakyRelu', xs, ys, alpha=float(f.slope))
+    dtype = _out(f).dtype
+    if dtype == np.float32:
+        ctx.node('LeakyRelu', xs, ys, alpha=float(f.slope))
+        return
+    # LeakyRelu's alpha is a float32 attribute: in float64 the slope would be rounded
+    x = xs[0]
+    positive = ctx.op('Greater', x, ctx.scalar(0, dtype, 'zero'))
+    ctx.node('Where', [positive, x, ctx.op('Mul', x, ctx.scalar(f.slope, dtype, 'slope'))], ys)
 
 
 @lambda fn: register_converter(F.Softmax, fn)

@@ -419,6 +419,7 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
         params = model.named_params()
     try:
         inputs, outputs, functions = _trace(model, arrays, who)
+        _refuse_backward_only(functions, who)
         out_names = _names(output_names, len(outputs), 'output', 'output_names')
         dynamic = _dynamic_axes(dynamic_axes, in_names, out_names, arrays)
         twins: dict[int, Any] = {}
@@ -464,11 +465,6 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
         cls = type(func)
         converter = converter_for(cls)
         if converter is None:
-            if cls in _BACKWARD_ONLY:
-                raise NotImplementedError(
-                    f'{who}: {describe(func)} is a backward-only Function (part of the '
-                    f'gradient of {_BACKWARD_ONLY[cls]}); ONNX export traces forward passes '
-                    'only, so export the forward computation')
             raise NotImplementedError(
                 f'{who}: no ONNX converter for {describe(func)}; write one and register '
                 'it with zerograd.onnx.register_converter')
@@ -511,6 +507,17 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
     if f is not None:
         _write(model_proto, f)
     return model_proto
+
+
+def _refuse_backward_only(functions: list[Function], who: str) -> None:
+    """A backward graph is refused as such, before anything else is said of it."""
+    for func in functions:
+        cls = type(func)
+        if cls in _BACKWARD_ONLY and converter_for(cls) is None:
+            raise NotImplementedError(
+                f'{who}: {describe(func)} is a backward-only Function (part of the '
+                f'gradient of {_BACKWARD_ONLY[cls]}); ONNX export traces forward passes '
+                'only, so export the forward computation')
 
 
 def _value_info(name: str, x: Variable, dims: dict[int, str], moving: Any,
