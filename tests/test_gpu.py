@@ -752,3 +752,66 @@ def test_bench_gpu_runs_on_the_stand_in(tmp_path):
     assert results['gpu_cpu_difference'] < 1e-5
     for workload in results['workloads'].values():
         assert workload['medians']['zerograd GPU'] > 0
+
+
+# =============================================================================
+# Ceil-mode pooling and ONNX, on the device
+# =============================================================================
+def test_ceil_mode_max_pooling_on_device(xp):
+    def run(x):
+        y = F.pooling(x, 3, stride=2, ceil_mode=True)
+        (gx,) = _grad_of(F.sum(y * y), x)
+        return y, gx
+
+    x = rand(2, 3, 8, 7)
+    y, gx = run(Variable(dev(x)))
+    y_cpu, gx_cpu = run(Variable(x))
+    assert_on_device(xp, y, gx)
+    assert_close(y, y_cpu.data)
+    assert_close(gx, gx_cpu.data)
+
+
+class _SmallCNN(zerograd.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = L.Conv2d(3, kernel_size=3, pad=1)
+        self.bn = L.BatchNorm()
+        self.fc = L.Linear(4)
+
+    def forward(self, x):
+        x = F.pooling(F.relu(self.bn(self.conv(x))), 3, stride=2, ceil_mode=True)
+        return self.fc(F.flatten(x))
+
+
+def test_a_model_on_the_device_exports_the_file_it_exports_on_the_cpu(xp):
+    pytest.importorskip('onnx')
+    import zerograd.onnx as zonnx
+    x = rand(2, 1, 6, 6, dtype=np.float32)
+    np.random.seed(0)
+    model = _SmallCNN()
+    model(x)
+    cpu_file = zonnx.export(model, x).SerializeToString()
+    model.to_gpu()
+    device_file = zonnx.export(model, dev(x)).SerializeToString()
+    assert_on_device(xp, *model.params())  # export never moves the model
+    assert device_file == cpu_file
+
+
+def test_a_loaded_onnx_model_runs_and_trains_on_the_device(xp):
+    pytest.importorskip('onnx')
+    import zerograd.onnx as zonnx
+    x = rand(3, 1, 6, 6, dtype=np.float32)
+    np.random.seed(0)
+    model = _SmallCNN()
+    model(x)
+    cpu = zonnx.load(zonnx.export(model, x))
+    device = zonnx.load(zonnx.export(model, x)).to_gpu()
+    for m, data in ((cpu, x), (device, dev(x))):
+        y = m(data)
+        m.cleargrads()
+        F.sum(y * y).backward()
+    assert_on_device(xp, y, *[p.grad for p in device.params() if p.grad is not None])
+    assert_close(y, cpu(x).data)
+    for key, p in cpu.onnx_names.items():
+        if p.grad is not None:
+            assert_close(device.onnx_names[key].grad, p.grad.data)

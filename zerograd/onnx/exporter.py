@@ -284,10 +284,10 @@ def _input_arrays(args: Sequence[Any]) -> list[Any]:
     arrays = []
     for i, a in enumerate(args):
         data = a.data if isinstance(a, Variable) else a
-        if isinstance(data, (np.ndarray, np.generic)):
-            arrays.append(np.asarray(data))
-        elif zerograd.cuda._is_cupy_array(data):  # a model on the GPU traces on the GPU
+        if zerograd.cuda._is_cupy_array(data):  # a model on the GPU traces on the GPU
             arrays.append(data)
+        elif isinstance(data, (np.ndarray, np.generic)):
+            arrays.append(np.asarray(data))
         else:
             raise TypeError(f'zerograd.onnx.export: args[{i}] must be an ndarray or a '
                             f'Variable, got {type(a).__name__}')

@@ -49,6 +49,7 @@ import numpy as np
 
 import zerograd.functions as F
 from zerograd.core import Config, Variable
+from zerograd.cuda import get_array_module
 
 # The largest array a shape op (Expand, ConstantOfShape) may make, in bytes: a file
 # asking for more is refused before anything is allocated.
@@ -710,12 +711,13 @@ def _pad_2d(x: Any, begins: Sequence[int], ends: Sequence[int], value: float) ->
     """x (N, C, H, W) with value added before and after each spatial axis, by F.concat of
     constant blocks made from x's shape at run time."""
     dtype = _data(x).dtype
+    xp = get_array_module(_data(x))  # the blocks on x's device
     for axis, (before, after) in enumerate(zip(begins, ends), start=2):
         parts = []
         for n in (before, after):
             shape = list(x.shape)
             shape[axis] = n
-            parts.append(np.full(shape, value, dtype=dtype) if n else None)
+            parts.append(xp.full(shape, value, dtype=dtype) if n else None)
         pieces = [p for p in (parts[0], x, parts[1]) if p is not None]
         if len(pieces) > 1:
             x = F.concat(pieces, axis=axis)
