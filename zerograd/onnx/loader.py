@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zerograd import cuda
 from zerograd.core import Parameter, Variable, no_grad
 from zerograd.models import Model
 from zerograd.onnx import load_ops
@@ -344,7 +345,7 @@ class OnnxModel(Model):
     def _check_input(self, value_info: Any, x: Any, position: int) -> Any:
         what = f'OnnxModel: input {position} ({value_info.name!r})'
         if not isinstance(x, Variable):
-            if not isinstance(x, np.ndarray):
+            if not isinstance(x, np.ndarray) and not cuda._is_cupy_array(x):
                 raise TypeError(f'{what} must be an ndarray or a Variable, got '
                                 f'{type(x).__name__}')
         data = x.data if isinstance(x, Variable) else x
