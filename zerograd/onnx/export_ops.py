@@ -57,7 +57,7 @@ def _with_constant(op_type: str):
                 'dynamic_axes={}')
         dtype = _out(f).dtype
         x = _cast(ctx, xs[0], f.inputs[0].dtype, dtype)
-        c = ctx.constant(np.asarray(zerograd_numpy(f.c), dtype=dtype), 'c')
+        c = ctx.constant(np.asarray(_host(f.c), dtype=dtype), 'c')
         ctx.node(op_type, [c, x] if f.constant_first else [x, c], ys)
     return convert
 
@@ -220,7 +220,7 @@ def _get_item(ctx, f, xs, ys):
     # known when exporting), one integer array per axis it covers.
     expanded: list[Any] = []
     for s in items:
-        s = zerograd_numpy(s)
+        s = _host(s)
         if getattr(s, 'dtype', None) == np.bool_ and s.ndim > 0:
             expanded.extend(np.nonzero(s))
         else:
@@ -256,7 +256,8 @@ def _get_item(ctx, f, xs, ys):
                               f'slices ({_index_text(items)}); ONNX has no single op for it')
 
 
-def zerograd_numpy(s: Any) -> Any:
+def _host(s: Any) -> Any:
+    """An index or constant as NumPy (a CuPy one copied to the host), others as they are."""
     from zerograd.cuda import as_numpy
     return as_numpy(s) if hasattr(s, 'dtype') else s
 
