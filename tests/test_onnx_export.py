@@ -41,7 +41,8 @@ def limits_table():
     with open(os.path.join(ROOT, 'docs', 'onnx.md'), encoding='utf-8') as f:
         text = f.read()
     section = text.split('## Exported with limits', 1)[1].split('\n## ', 1)[0]
-    return set(re.findall(r'^\| `(\w+)` \| (opset \d+|float64) \|', section, flags=re.M))
+    return set(re.findall(r'^\| `(\w+)` \| (opset \d+|float64|dynamic batch) \|', section,
+                          flags=re.M))
 
 
 LIMITS = limits_table()
@@ -393,3 +394,86 @@ def test_other_ops_export_in_float64_and_match():
         got, = run_onnx(zonnx.export(case.zerograd(), tuple(xs), opset=18, dynamic_axes={}), xs)
         assert got.dtype == want.dtype, case.id
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=case.id)
+
+
+# =============================================================================
+# Sizes made from the batch size (found in review): refused or exported right
+# =============================================================================
+X2 = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+X5 = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize('fn', [lambda x: F.average(x), lambda x: F.mean(x, axis=0),
+                                lambda x: F.mean(x, axis=1, keepdims=True)],
+                         ids=['all', 'batch axis', 'axis 1'])
+def test_average_exports_as_a_mean_over_the_sizes_given(fn):
+    got, = run_onnx(zonnx.export(fn, X2), [X5])
+    np.testing.assert_allclose(got, fn(X5).data, **TOL)
+
+
+@pytest.mark.parametrize('fn, what', [
+    (lambda x: F.sum(x) / len(x), 'constant 2.0 that becomes 3.0'),
+    (lambda x: F.exp(x) * (1.0 / x.shape[0]), 'constant 0.5 that becomes 0.333'),
+    (lambda x: x[:x.shape[0] - 1], r'indexes with slice\(None, 1, None\)'),
+    (lambda x: x[x.shape[0] - 1], 'indexes with 1, which becomes 2')],
+    ids=['sum / len', 'times 1 / N', 'slice to N - 1', 'row N - 1'])
+def test_numbers_computed_from_the_batch_size_are_refused(fn, what):
+    with pytest.raises(ValueError, match=what):
+        zonnx.export(fn, X2)
+
+
+def test_negative_index_arrays_count_from_the_end_at_every_batch_size():
+    for fn in (lambda x: x[np.array([-1]), :], lambda x: x[np.array([-1]), np.array([0])]):
+        got, = run_onnx(zonnx.export(fn, X2), [X5])
+        np.testing.assert_array_equal(got, fn(X5).data)
+
+
+@pytest.mark.parametrize('dtype', [np.int32, np.bool_])
+def test_int32_and_bool_sums_are_int64_as_numpy_makes_them(dtype):
+    x = (np.arange(6).reshape(2, 3) % 2).astype(dtype)
+    for fn in (lambda v: F.sum(v, axis=1), lambda v: F.sum_to(v, (1, 3))):
+        got, = run_onnx(zonnx.export(fn, x), [x])
+        want = fn(x).data
+        assert got.dtype == want.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+
+
+def test_integer_relu_exports():
+    x = np.array([[-2, 3], [4, -5]], dtype=np.int64)
+    got, = run_onnx(zonnx.export(F.relu, x), [x])
+    np.testing.assert_array_equal(got, np.maximum(x, 0))
+
+
+def test_an_output_of_twice_the_batch_is_not_called_batch():
+    proto = zonnx.export(lambda x: F.concat([x, x], axis=0), X2)
+    dim = proto.graph.output[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param == 'output_dim0'
+    proto = zonnx.export(lambda x: x * 2, X2)
+    assert proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param == 'batch'
+
+
+def test_a_failure_of_the_second_trace_says_it_was_the_second_trace():
+    def model(x):
+        return F.reshape(x, (2, 3)) * 1.0  # fixed to batch 2
+
+    with pytest.raises(ValueError, match=r'the second trace, at input \(3, 3\).*dynamic_axes'):
+        zonnx.export(model, X2)
+
+
+_P43 = np.random.default_rng(5).uniform(0.1, 0.9, (4, 3)).astype(np.float32)
+_LEN_CALLS = {  # the labels fixed (these read their values as constants)
+    'binary_cross_entropy': (lambda p: F.binary_cross_entropy(p, (_P43 > 0.5) * 1.0), (_P43,)),
+    'mean_squared_error_simple': (F.mean_squared_error_simple, (_P43, _P43[::-1].copy())),
+    'softmax_cross_entropy_simple': (
+        lambda x: F.softmax_cross_entropy_simple(x, np.array([0, 2, 1, 2])), (_P43,)),
+}
+
+
+@pytest.mark.parametrize('name', sorted({n for n, limit in LIMITS if limit == 'dynamic batch'}))
+def test_ops_dividing_by_a_python_len_are_refused_with_a_dynamic_batch(name):
+    fn, args = _LEN_CALLS[name]
+    with pytest.raises((ValueError, NotImplementedError), match=r'dynamic_axes=\{\}'):
+        zonnx.export(fn, args)
+    proto = zonnx.export(fn, args, dynamic_axes={})  # fixed sizes: exported, and right
+    got, = run_onnx(proto, list(args))
+    np.testing.assert_allclose(got, fn(*args).data, **TOL)

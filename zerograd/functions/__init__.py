@@ -58,5 +58,6 @@ from zerograd.functions.normalization import _check_batch_norm_x  # noqa: F401 (
 from zerograd.functions.pooling import (AveragePooling, AveragePoolingGrad,  # noqa: F401
                                         Pooling, PoolingGrad, PoolingWithIndexes,
                                         average_pooling, pooling, pooling_simple)
-from zerograd.functions.reduction import Max, Min, Sum, average, max, mean, min, sum  # noqa: F401
+from zerograd.functions.reduction import (Average, Max, Min, Sum, average, max,  # noqa: F401
+                                           mean, min, sum)
 from zerograd.functions.rnn import LSTMOutput, LSTMState, lstm_cell  # noqa: F401

@@ -4,7 +4,6 @@ to every element, max's and min's to the elements equal to the result.
 """
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 import numpy as np
@@ -99,15 +98,39 @@ def min(x: VarOrArray, axis: Axis = None, keepdims: bool = False) -> Variable:
     return Min(_normalize_axis('min', axis, x.ndim, x.shape), keepdims)(x)
 
 
+class Average(Function):
+    """y = the sum over ``axis`` divided by ``count``, the elements per output; one op
+    (not sum, then a division by a number) so an exported graph averages over the sizes
+    it is given, not the traced ones."""
+
+    def __init__(self, axis: tuple | None, keepdims: bool, count: int) -> None:
+        self.axis = axis
+        self.keepdims = keepdims
+        self.count = count
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        y = x.sum(axis=self.axis, keepdims=self.keepdims)
+        if y.dtype.kind == 'f':  # the count in y's dtype: float32 stays float32
+            return y / y.dtype.type(self.count)
+        return y / self.count  # bool and int: a float64 mean, as NumPy's
+
+    def backward(self, gy):
+        gy = utils.reshape_sum_backward(gy, self.x_shape, self.axis, self.keepdims)
+        return broadcast_to(gy / self.count, self.x_shape)
+
+
 def average(x: VarOrArray, axis: Axis = None, keepdims: bool = False) -> Variable:
     """Mean over ``axis`` (None: all). Alias ``mean``."""
     x = as_variable(x)
-    y = sum(x, axis, keepdims)
-    count = x.data.size // builtins.max(y.data.size, 1)  # elements averaged per output
-    if count == 0:
+    axis = _normalize_axis('average', axis, x.ndim, x.shape)
+    count = 1  # elements averaged per output
+    for i in (range(x.ndim) if axis is None else axis):
+        count *= x.shape[i]
+    if x.size == 0:
         raise ValueError(f'average: nothing to average over axis {axis} of x of shape '
                          f'{x.shape}')
-    return y / count
+    return Average(axis, keepdims, count)(x)
 
 
 mean = average

@@ -6,7 +6,7 @@ constant is float64), so the binary ops cast each operand to the output's dtype 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -20,6 +20,14 @@ from zerograd.onnx.exporter import (ExportContext, _onnx, describe, refuse_backw
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
+
+
+def converter(function_class: type) -> Callable:
+    """Decorator: register the function below as the converter of function_class."""
+    def register(fn: Callable) -> Callable:
+        register_converter(function_class, fn)
+        return fn
+    return register
 
 
 def _out(f: Function, k: int = 0) -> Variable:
@@ -48,13 +56,7 @@ def _binary(op_type: str):
 def _with_constant(op_type: str):
     """x (op) c, or c (op) x when the constant comes first (rsub, rdiv, 2 ** x)."""
     def convert(ctx, f, xs, ys):
-        if np.shape(f.c) != np.shape(ctx.twin(f).c):
-            raise ValueError(
-                f'zerograd.onnx.export: {describe(f)} uses a constant of shape {np.shape(f.c)} '
-                f'that becomes {np.shape(ctx.twin(f).c)} when the batch (dynamic) size '
-                "changes: forward made it from the input's size, so the file would be wrong "
-                'at other sizes. Compute it from the input with functions, or export with '
-                'dynamic_axes={}')
+        ctx.same_constant(f, _host(f.c), _host(ctx.twin(f).c))
         dtype = _out(f).dtype
         x = _cast(ctx, xs[0], f.inputs[0].dtype, dtype)
         c = ctx.constant(np.asarray(_host(f.c), dtype=dtype), 'c')
@@ -80,22 +82,30 @@ register_converter(A.Neg, _unary('Neg'))
 
 # -- math (zerograd/functions/math.py)
 for _cls, _op in ((F.Sin, 'Sin'), (F.Cos, 'Cos'), (F.Tanh, 'Tanh'), (F.Exp, 'Exp'),
-                  (F.Log, 'Log'), (F.Sqrt, 'Sqrt'), (F.Abs, 'Abs'), (F.Sigmoid, 'Sigmoid'),
-                  (F.ReLU, 'Relu')):
+                  (F.Log, 'Log'), (F.Sqrt, 'Sqrt'), (F.Abs, 'Abs'), (F.Sigmoid, 'Sigmoid')):
     register_converter(_cls, _unary(_op))
 
 
-@lambda fn: register_converter(F.Square, fn)
+@converter(F.ReLU)
+def _relu(ctx, f, xs, ys):
+    dtype = _out(f).dtype
+    if dtype.kind == 'f':
+        ctx.node('Relu', xs, ys)
+    else:  # ONNX Runtime has no integer Relu
+        ctx.node('Max', [xs[0], ctx.scalar(0, dtype, 'zero')], ys)
+
+
+@converter(F.Square)
 def _square(ctx, f, xs, ys):
     ctx.node('Mul', [xs[0], xs[0]], ys)
 
 
-@lambda fn: register_converter(_ToFloat, fn)
+@converter(_ToFloat)
 def _to_float(ctx, f, xs, ys):
     ctx.node('Cast', xs, ys, to=_onnx_dtype(np.float64))
 
 
-@lambda fn: register_converter(F.Clip, fn)
+@converter(F.Clip)
 def _clip(ctx, f, xs, ys):
     dtype = _out(f).dtype
     if dtype.kind == 'f':
@@ -110,7 +120,7 @@ def _clip(ctx, f, xs, ys):
 
 
 # -- activation (zerograd/functions/activation.py)
-@lambda fn: register_converter(F.LeakyReLU, fn)
+@converter(F.LeakyReLU)
 def _leaky_relu(ctx, f, xs, ys):
     dtype = _out(f).dtype
     if dtype == np.float32:
@@ -122,31 +132,31 @@ def _leaky_relu(ctx, f, xs, ys):
     ctx.node('Where', [positive, x, ctx.op('Mul', x, ctx.scalar(f.slope, dtype, 'slope'))], ys)
 
 
-@lambda fn: register_converter(F.Softmax, fn)
+@converter(F.Softmax)
 def _softmax(ctx, f, xs, ys):
     ctx.node('Softmax', xs, ys, axis=int(f.axis))
 
 
-@lambda fn: register_converter(F.LogSoftmax, fn)
+@converter(F.LogSoftmax)
 def _log_softmax(ctx, f, xs, ys):
     ctx.node('LogSoftmax', xs, ys, axis=int(f.axis))
 
 
 # -- array (zerograd/functions/array.py)
-@lambda fn: register_converter(F.Reshape, fn)
+@converter(F.Reshape)
 def _reshape(ctx, f, xs, ys):
     x, y = f.inputs[0], _out(f)
     ctx.node('Reshape', [xs[0], ctx.int64s(ctx.reshape_target(x, y), 'shape')], ys)
 
 
-@lambda fn: register_converter(F.Transpose, fn)
+@converter(F.Transpose)
 def _transpose(ctx, f, xs, ys):
     ndim = f.inputs[0].ndim
     axes = list(range(ndim))[::-1] if f.axes is None else [int(a) % ndim for a in f.axes]
     ctx.node('Transpose', xs, ys, perm=axes)
 
 
-@lambda fn: register_converter(F.BroadcastTo, fn)
+@converter(F.BroadcastTo)
 def _broadcast_to(ctx, f, xs, ys):
     # Expand broadcasts both ways: a 1 in the target keeps the input's own size there, so an
     # axis the input already has at full size (the batch axis) is not baked in.
@@ -162,7 +172,7 @@ def _broadcast_to(ctx, f, xs, ys):
     ctx.node('Expand', [xs[0], ctx.int64s(target, 'shape')], ys)
 
 
-@lambda fn: register_converter(F.SumTo, fn)
+@converter(F.SumTo)
 def _sum_to(ctx, f, xs, ys):
     x, y = f.inputs[0], _out(f)
     lead = x.ndim - y.ndim
@@ -171,45 +181,53 @@ def _sum_to(ctx, f, xs, ys):
     if not axes:
         ctx.identity(xs[0], ys[0])
         return
-    summed = ctx.reduce('ReduceSum', xs[0], axes, keepdims=True)
+    summed = ctx.reduce('ReduceSum', _cast(ctx, xs[0], x.dtype, y.dtype), axes, keepdims=True)
     if lead:
         ctx.squeeze(summed, list(range(lead)), ys[0])
     else:
         ctx.identity(summed, ys[0])
 
 
-@lambda fn: register_converter(F.Concat, fn)
+@converter(F.Concat)
 def _concat(ctx, f, xs, ys):
     ctx.node('Concat', xs, ys, axis=int(f.axis))
 
 
-@lambda fn: register_converter(F.Stack, fn)
+@converter(F.Stack)
 def _stack(ctx, f, xs, ys):
     ctx.node('Concat', [ctx.unsqueeze(x, [f.axis]) for x in xs], ys, axis=int(f.axis))
 
 
-@lambda fn: register_converter(F.Cast, fn)
+@converter(F.Cast)
 def _cast_op(ctx, f, xs, ys):
     ctx.node('Cast', xs, ys, to=_onnx_dtype(f.dtype))
 
 
-@lambda fn: register_converter(F.EmbedID, fn)
+@converter(F.EmbedID)
 def _embed_id(ctx, f, xs, ys):
     ids, W = xs
     ctx.node('Gather', [W, _cast(ctx, ids, f.inputs[0].dtype, np.int64)], ys, axis=0)
 
 
-@lambda fn: register_converter(F.GetItem, fn)
+@converter(F.GetItem)
 def _get_item(ctx, f, xs, ys):
     x = f.inputs[0]
     items = f.slices if isinstance(f.slices, tuple) else (f.slices,)
+    twin = ctx.twin(f)
+    twin_items = twin.slices if isinstance(twin.slices, tuple) else (twin.slices,)
+    if len(items) != len(twin_items) or any(
+            not isinstance(a, (np.ndarray, list)) and not hasattr(a, 'dtype') and a != b
+            for a, b in zip(items, twin_items)):
+        raise ValueError(
+            f'zerograd.onnx.export: {describe(f)} indexes with {_index_text(items)}, which '
+            f'becomes {_index_text(twin_items)} when the batch (dynamic) size changes: '
+            "forward computed the index from the input's size, so the file would be wrong "
+            'at other sizes; export with dynamic_axes={}')
     arrays = [i for i, s in enumerate(items) if isinstance(s, (np.ndarray, list))
               or (hasattr(s, 'dtype') and getattr(s, 'ndim', 0) > 0)]
     if not arrays:
         _basic_index(ctx, f, x, items, xs[0], ys[0])
         return
-    twin = ctx.twin(f)
-    twin_items = twin.slices if isinstance(twin.slices, tuple) else (twin.slices,)
     for i in arrays:
         if np.shape(items[i]) != np.shape(twin_items[i]):
             raise NotImplementedError(
@@ -241,15 +259,14 @@ def _get_item(ctx, f, xs, ys):
         sliced = [slice(None) if i == k else s for i, s in enumerate(items)]
         y = ctx.unique('sliced')
         _basic_index(ctx, f, x, sliced, xs[0], y)
-        indices = np.where(index[k] < 0, index[k] + x.shape[k], index[k]).astype(np.int64)
-        ctx.node('Gather', [y, ctx.constant(indices, 'indices')], ys, axis=k)
+        # negative indices stay negative: Gather counts them from the end at run time
+        ctx.node('Gather', [y, ctx.constant(index[k].astype(np.int64), 'indices')], ys, axis=k)
         return
     rest = items[len(arrays):]
     if arrays == list(range(len(arrays))) and all(
             isinstance(s, slice) and s == slice(None) for s in rest):
         # x[a0, a1, ...] on the leading axes: GatherND of the broadcast index tuples
         picked = np.stack(np.broadcast_arrays(*index[:len(arrays)]), axis=-1).astype(np.int64)
-        picked = np.where(picked < 0, picked + np.array(x.shape[:len(arrays)]), picked)
         ctx.node('GatherND', [xs[0], ctx.constant(picked, 'indices')], ys)
         return
     raise NotImplementedError(f'zerograd.onnx.export: {describe(f)} mixes index arrays and '
@@ -318,29 +335,32 @@ def _basic_index(ctx: ExportContext, f: Function, x: Variable, items: Sequence[A
 # -- reduction (zerograd/functions/reduction.py)
 def _reduction(op_type: str):
     def convert(ctx, f, xs, ys):
-        ctx.reduce(op_type, xs[0], None if f.axis is None else list(f.axis), f.keepdims, ys[0])
+        # NumPy sums bool and int32 as int64 (the output's dtype); ONNX keeps the input's
+        x = _cast(ctx, xs[0], f.inputs[0].dtype, _out(f).dtype)
+        ctx.reduce(op_type, x, None if f.axis is None else list(f.axis), f.keepdims, ys[0])
     return convert
 
 
 register_converter(F.Sum, _reduction('ReduceSum'))
 register_converter(F.Max, _reduction('ReduceMax'))
 register_converter(F.Min, _reduction('ReduceMin'))
+register_converter(F.Average, _reduction('ReduceMean'))
 
 
 # -- linalg (zerograd/functions/linalg.py)
-@lambda fn: register_converter(F.MatMul, fn)
+@converter(F.MatMul)
 def _matmul(ctx, f, xs, ys):
     dtype = _out(f).dtype
     ctx.node('MatMul', [_cast(ctx, n, x.dtype, dtype) for n, x in zip(xs, f.inputs)], ys)
 
 
-@lambda fn: register_converter(F.Linear, fn)
+@converter(F.Linear)
 def _linear(ctx, f, xs, ys):
     dtype = _out(f).dtype
     ctx.node('Gemm', [_cast(ctx, n, x.dtype, dtype) for n, x in zip(xs, f.inputs)], ys)
 
 
-@lambda fn: register_converter(fused.LinearPair, fn)
+@converter(fused.LinearPair)
 def _linear_pair(ctx, f, xs, ys):
     dtype = _out(f).dtype
     x, W, b, h, U = (_cast(ctx, n, v.dtype, dtype) for n, v in zip(xs, f.inputs))
@@ -348,7 +368,7 @@ def _linear_pair(ctx, f, xs, ys):
 
 
 # -- loss (zerograd/functions/loss.py)
-@lambda fn: register_converter(F.MeanSquaredError, fn)
+@converter(F.MeanSquaredError)
 def _mean_squared_error(ctx, f, xs, ys):
     x0, x1 = f.inputs
     dtype = _out(f).dtype
@@ -363,23 +383,22 @@ def _batch_size(ctx: ExportContext, x: str, dtype: Any) -> str:
     return ctx.op('Cast', ctx.squeeze(n, [0]), to=_onnx_dtype(dtype))
 
 
-@lambda fn: register_converter(F.SoftmaxCrossEntropy, fn)
+@converter(F.SoftmaxCrossEntropy)
 def _softmax_cross_entropy(ctx, f, xs, ys):
     scores, labels = xs
     labels = _cast(ctx, labels, f.inputs[1].dtype, np.int64)
     ctx.node('SoftmaxCrossEntropyLoss', [scores, labels], ys, reduction='mean')
 
 
-@lambda fn: register_converter(F.SigmoidCrossEntropy, fn)
+@converter(F.SigmoidCrossEntropy)
 def _sigmoid_cross_entropy(ctx, f, xs, ys):
     # sum(max(x, 0) - x t + log(1 + exp(-|x|))) / len(x), as forward computes it
     x, t = f.inputs
     dtype = _out(f).dtype
     xn, tn = xs[0], _cast(ctx, xs[1], t.dtype, dtype)
-    zero = ctx.scalar(0, dtype, 'zero')
     one = ctx.scalar(1, dtype, 'one')
     soft = ctx.op('Log', ctx.op('Add', one, ctx.op('Exp', ctx.op('Neg', ctx.op('Abs', xn)))))
-    loss = ctx.op('Add', ctx.op('Sub', ctx.op('Max', xn, zero), ctx.op('Mul', xn, tn)), soft)
+    loss = ctx.op('Add', ctx.op('Sub', ctx.op('Relu', xn), ctx.op('Mul', xn, tn)), soft)
     total = ctx.reduce('ReduceSum', loss, None, keepdims=False)
     ctx.node('Div', [total, _batch_size(ctx, xn, dtype)], ys)
 

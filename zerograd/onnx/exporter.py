@@ -243,6 +243,11 @@ class ExportContext:
         self.node('Identity', [x], [output])
 
     # -- what the second trace says
+    def same_constant(self, f: Function, value: Any, twin_value: Any) -> None:
+        """Refuse a constant of f that differs between the two traces: forward made it
+        from the input's size, so the file would hold the traced one at every size."""
+        _same_constant(f, value, twin_value, 'zerograd.onnx.export')
+
     def twin(self, obj: Any) -> Any:
         """The same Function or Variable in the second trace (itself without one)."""
         return self._twins.get(id(obj), obj)
@@ -426,7 +431,14 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
         if any(dynamic.get(name) for name in in_names):
             _restore(state)
             grown = [_grown(a, sorted(dynamic.get(name, {}))) for name, a in zip(in_names, arrays)]
-            inputs2, outputs2, functions2 = _trace(model, grown, who)
+            try:
+                inputs2, outputs2, functions2 = _trace(model, grown, who)
+            except Exception as error:
+                sizes = ', '.join(f'{name} {tuple(g.shape)}' for name, g in zip(in_names, grown))
+                raise type(error)(
+                    f'{who}: the second trace, at {sizes} (every dynamic axis one longer, to '
+                    f'find which sizes move), failed: {error}. Pass dynamic_axes={{}} for fixed '
+                    'sizes') from error
             if not _same_graph(functions, functions2):
                 # The first trace may have created lazy parameters, which some layers
                 # take another path once they exist (an RNN's fused step): trace again.
@@ -495,11 +507,18 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
                 "forward used its values as a constant (x.data, or NumPy on it), so the file "
                 'would give the traced answer for any input. Compute with zerograd functions '
                 'on the Variable, or leave the input out')
+    known = [(d, x.shape[a], ctx.twin(x).shape[a]) for name, x in zip(in_names, inputs)
+             for a, d in dynamic.get(name, {}).items()]
+
+    def moved(y: Variable) -> dict[int, tuple[int, int]]:
+        return {i: (n, ctx.twin(y).shape[i]) for i, n in enumerate(y.shape)
+                if ctx.varying(y)[i]}
+
     graph = onnx.helper.make_graph(
-        ctx.nodes, 'zerograd', [_value_info(name, x, dynamic.get(name, {}), None)
-                                for name, x in zip(in_names, inputs)],
-        [_value_info(name, y, dynamic.get(name, {}), ctx.varying(y) if twins else None,
-                     dynamic) for name, y in zip(out_names, outputs)],
+        ctx.nodes, 'zerograd',
+        [_value_info(name, x, dynamic.get(name, {})) for name, x in zip(in_names, inputs)],
+        [_value_info(name, y, dynamic.get(name, {}), moved(y), known)
+         for name, y in zip(out_names, outputs)],
         ctx.initializers)
     model_proto = _make_model(graph, int(opset))
     if check:
@@ -520,21 +539,19 @@ def _refuse_backward_only(functions: list[Function], who: str) -> None:
                 'only, so export the forward computation')
 
 
-def _value_info(name: str, x: Variable, dims: dict[int, str], moving: Any,
-                dynamic: dict | None = None) -> Any:
+def _value_info(name: str, x: Variable, dims: dict[int, str],
+                sizes: dict[int, tuple[int, int]] | None = None,
+                known: Sequence[tuple[str, int, int]] = ()) -> Any:
+    """The declared type of an input or output. dims: its named axes; sizes (outputs):
+    {axis: (size, size in the second trace)} of the axes that move, each named as the
+    input axis of the same sizes in both traces (``batch``), else ``<name>_dim<axis>``
+    (2N after a concat, say, is not N)."""
     helper = _onnx().helper
     shape: list[Any] = list(x.shape)
-    if moving is not None:  # an output: its changing sizes are named
-        names = sorted({d for axes in (dynamic or {}).values() for d in axes.values()})
-        default = names[0] if len(names) == 1 else None
-        for i, m in enumerate(moving):
-            if i in dims:
-                shape[i] = dims[i]
-            elif m:
-                shape[i] = default if default and i == 0 else f'{name}_dim{i}'
-    else:
-        for i, d in dims.items():
-            shape[i] = d
+    for i, moved in (sizes or {}).items():
+        shape[i] = next((d for d, a, b in known if (a, b) == moved), f'{name}_dim{i}')
+    for i, d in dims.items():
+        shape[i] = d
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype))
     return helper.make_tensor_value_info(name, elem, shape)
 
@@ -558,17 +575,34 @@ def _match(inputs: list[Variable], outputs: list[Variable], functions: list[Func
             if xa.ndim != xb.ndim:
                 raise ValueError(f'{who}: an input of {describe(fa)} changes its number of axes '
                                  'with the dynamic axes; export with dynamic_axes={}')
-            if xa.creator is None and id(xa) not in twins and xa.shape != xb.shape:
-                raise ValueError(
-                    f'{who}: {describe(fa)} uses a constant of shape {xa.shape} that becomes '
-                    f'{xb.shape} when the batch (dynamic) size changes: forward made it from '
-                    "the input's size, so the file would be wrong at other sizes. Compute it "
-                    'from the input with functions, or export with dynamic_axes={}')
+            if xa.creator is None and id(xa) not in twins and xa is not xb:
+                _same_constant(fa, xa.data, xb.data, who)
             twins.setdefault(id(xa), xb)
         for ya, yb in zip(_outputs_of(fa), _outputs_of(fb)):
             if ya is not None and yb is not None:
                 twins[id(ya)] = yb
     return twins
+
+
+def _same_constant(f: Function, value: Any, twin_value: Any, who: str) -> None:
+    a, b = zerograd.cuda.as_numpy(np.asarray(value) if np.isscalar(value) else value), \
+        zerograd.cuda.as_numpy(np.asarray(twin_value) if np.isscalar(twin_value) else twin_value)
+    if a.shape != b.shape:
+        change = f'of shape {a.shape} that becomes {b.shape}'
+    elif not np.array_equal(a, b, equal_nan=a.dtype.kind == 'f'):
+        change = (f'{_brief(a)} that becomes {_brief(b)}' if a.size == 1
+                  else f'of shape {a.shape} whose values change')
+    else:
+        return
+    raise ValueError(
+        f'{who}: {describe(f)} uses a constant {change} when the batch (dynamic) size '
+        "changes: forward made it from the input's size (x.shape, len(x)), so the file "
+        'would be wrong at other sizes. Compute it from the input with functions, or '
+        'export with dynamic_axes={}')
+
+
+def _brief(a: np.ndarray) -> str:
+    return repr(a.reshape(()).item())
 
 
 def _same_graph(functions: list[Function], functions2: list[Function]) -> bool:
