@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import weakref
 import zipfile
 import zlib
@@ -16,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import cuda
+from zerograd import cuda, utils
 from zerograd.core import Parameter, Variable
 from zerograd.functions_conv import _pair, _window_args
 
@@ -341,83 +340,13 @@ def npz_path_to_read(path: str) -> str:
 
 # Temporary files are named '<target>.<pid>.<random>.tmp' beside the target, so the next
 # save to the same target can tell which ones a killed process left behind.
-_TMP_SUFFIX = '.tmp'
-
-
-def _remove_stale_temporaries(path: str) -> None:
-    """Remove '<path>.<pid>.<random>.tmp' files of processes that no longer run (a save
-    killed with SIGKILL cannot clean up after itself). Only on POSIX, where a process's
-    existence can be asked safely; a file of a live process (another save in progress)
-    or of an unknown one is left alone."""
-    if os.name != 'posix':
-        return
-    folder, name = os.path.split(path)
-    try:
-        entries = os.listdir(folder or '.')
-    except OSError:
-        return
-    for entry in entries:
-        if not (entry.startswith(name + '.') and entry.endswith(_TMP_SUFFIX)):
-            continue
-        pid_text = entry[len(name) + 1:-len(_TMP_SUFFIX)].partition('.')[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-            continue  # the process lives: its save may be in progress
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue  # exists but is not ours (EPERM), or cannot be asked
-        try:
-            os.remove(os.path.join(folder, entry))
-        except OSError:
-            pass  # gone already (another save cleaned it), or not ours to remove
-
-
 def _atomic_savez(path: str, arrays: dict) -> None:
-    """np.savez_compressed to a temporary file beside the target, flushed to disk, then
-    renamed over the target: a crash leaves the old file or the new one, never half of
-    one. The file's mode follows the umask, as for any other file the user writes;
-    temporaries left by a killed earlier save of the same target are removed."""
+    """np.savez_compressed through ``utils.atomic_write``: the old file or the whole new
+    one on disk, never half of one, with the umask's mode."""
     path = os.fspath(path)
     if not path.endswith('.npz'):
         path += '.npz'  # what np.savez would do, made explicit so the rename target is right
-    path = os.path.abspath(path)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    _remove_stale_temporaries(path)
-    tmp_path = f'{path}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}'
-    try:
-        # 0o666 less the umask, as open() gives; mkstemp would make it 0600.
-        handle = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                         | getattr(os, 'O_BINARY', 0), 0o666)
-        with os.fdopen(handle, 'wb') as file:
-            np.savez_compressed(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make a rename in ``folder`` durable (POSIX; elsewhere folders cannot be opened)."""
-    if os.name != 'posix':
-        return
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass  # some file systems refuse fsync on a folder; the rename itself is done
-    finally:
-        os.close(handle)
+    utils.atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
 
 
 class NpyHeader(NamedTuple):

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import os
 import posixpath
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import urllib.parse
 import urllib.request
 import warnings
 import zlib
-from typing import Any, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 
@@ -895,18 +896,29 @@ def get_file(url: str | Sequence[str], file_name: str | None = None, md5: str | 
         file_name=file_name, folder=folder, urls=urls, reasons=reasons)
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Write data to path through a temporary file in its folder, then rename it: the
-    path holds the old file or the whole new one, never half of it."""
-    folder = os.path.dirname(os.path.abspath(path))
+_TMP_SUFFIX = '.tmp'
+
+
+def atomic_write(path: str, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write data (bytes, or a function writing into the open file) to path through a
+    temporary file beside it, flushed to disk, then renamed over it: a crash leaves the
+    old file or the new one, never half of one. The file's mode follows the umask, as for
+    any file the user writes; temporaries left by a killed earlier write of the same path
+    are removed."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(suffix='.tmp', dir=folder)
+    _remove_stale_temporaries(path)
+    tmp_path = f'{path}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}'
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # as open() would make it (mkstemp: 0600)
+        # 0o666 less the umask, as open() gives; mkstemp would make it 0600.
+        handle = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, 'O_BINARY', 0), 0o666)
         with os.fdopen(handle, 'wb') as file:
-            file.write(data)
+            if callable(data):
+                data(file)
+            else:
+                file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_path, path)
@@ -914,3 +926,55 @@ def atomic_write(path: str, data: bytes) -> None:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+    _fsync_folder(folder)
+
+
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Remove '<path>.<pid>.<random>.tmp' files of processes that no longer run (a save
+    killed with SIGKILL cannot clean up after itself). Only on POSIX, where a process's
+    existence can be asked safely; a file of a live process (another save in progress)
+    or of an unknown one is left alone."""
+    if os.name != 'posix':
+        return
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(folder or '.')
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(name + '.') and entry.endswith(_TMP_SUFFIX)):
+            continue
+        pid_text = entry[len(name) + 1:-len(_TMP_SUFFIX)].partition('.')[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # the process lives: its save may be in progress
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # exists but is not ours (EPERM), or cannot be asked
+        try:
+            os.remove(os.path.join(folder, entry))
+        except OSError:
+            pass  # gone already (another save cleaned it), or not ours to remove
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere folders cannot be opened)."""
+    if os.name != 'posix':
+        return
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename itself is done
+    finally:
+        os.close(handle)
+
+
