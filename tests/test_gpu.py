@@ -783,13 +783,19 @@ class _SmallCNN(zerograd.Model):
         return self.fc(F.flatten(x))
 
 
-def test_a_model_on_the_device_exports_the_file_it_exports_on_the_cpu(xp):
+def _small_cnn(x):
+    """(zerograd.onnx, a _SmallCNN with its parameters made by one call on x)."""
     pytest.importorskip('onnx')
     import zerograd.onnx as zonnx
-    x = rand(2, 1, 6, 6, dtype=np.float32)
     np.random.seed(0)
     model = _SmallCNN()
     model(x)
+    return zonnx, model
+
+
+def test_a_model_on_the_device_exports_the_file_it_exports_on_the_cpu(xp):
+    x = rand(2, 1, 6, 6, dtype=np.float32)
+    zonnx, model = _small_cnn(x)
     cpu_file = zonnx.export(model, x).SerializeToString()
     model.to_gpu()
     device_file = zonnx.export(model, dev(x)).SerializeToString()
@@ -798,12 +804,8 @@ def test_a_model_on_the_device_exports_the_file_it_exports_on_the_cpu(xp):
 
 
 def test_a_loaded_onnx_model_runs_and_trains_on_the_device(xp):
-    pytest.importorskip('onnx')
-    import zerograd.onnx as zonnx
     x = rand(3, 1, 6, 6, dtype=np.float32)
-    np.random.seed(0)
-    model = _SmallCNN()
-    model(x)
+    zonnx, model = _small_cnn(x)
     cpu = zonnx.load(zonnx.export(model, x))
     device = zonnx.load(zonnx.export(model, x)).to_gpu()
     for m, data in ((cpu, x), (device, dev(x))):
