@@ -785,7 +785,7 @@ def export_run(folder: str, out: str, opset: int | None = None) -> dict:
     """
     from zerograd.onnx import exporter  # (zerograd.onnx registers the converters)
     who = 'zerograd export'
-    onnx = exporter._onnx()  # ImportError naming the extra, before any other work
+    onnx = exporter.require_onnx()  # ImportError naming the extra, before any other work
     if opset is None:
         opset = exporter.MIN_OPSET
     newest = onnx.defs.onnx_opset_version()
@@ -815,7 +815,7 @@ def export_run(folder: str, out: str, opset: int | None = None) -> dict:
     if 'vocabulary' in record.get('model', {}):
         metadata['vocabulary'] = json.dumps(record['model']['vocabulary'])
     onnx.helper.set_model_props(proto, metadata)
-    exporter._write(proto, out)
+    exporter.write_model(proto, out)
     outputs = {}
     for value in proto.graph.output:
         dims = value.type.tensor_type.shape.dim

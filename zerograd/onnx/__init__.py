@@ -12,8 +12,9 @@ function here runs, so ``import zerograd.onnx`` costs nothing without it.
 ``load_ops``        the ONNX ops ``load`` runs, each with zerograd functions
 ==================  =======================================================================
 """
-from zerograd.onnx.exporter import (MIN_OPSET, ExportContext, export,  # noqa: F401
-                                    newest_opset, register_converter)
+from zerograd.onnx.exporter import (MIN_OPSET, ExportContext, converter, export,  # noqa: F401
+                                    newest_opset, register_converter, require_onnx,
+                                    write_model)
 from zerograd.onnx import export_ops  # noqa: F401,E402 (registers the converters)
 from zerograd.onnx import export_nn  # noqa: F401,E402
 from zerograd.onnx.loader import load  # noqa: F401,E402

@@ -30,7 +30,7 @@ import numpy as np
 
 import zerograd.functions as F
 from zerograd.core import Function
-from zerograd.onnx.exporter import ExportContext, describe, refuse_backward_only, register_converter
+from zerograd.onnx.exporter import ExportContext, converter, describe, refuse_backward_only
 from zerograd.onnx.export_ops import _cast, _out
 
 
@@ -62,7 +62,7 @@ def _fixed_spatial(ctx: ExportContext, f: Function) -> None:
 
 
 # -- conv (zerograd/functions/conv.py)
-@lambda fn: register_converter(F.Conv2d, fn)
+@converter(F.Conv2d)
 def _conv2d(ctx, f, xs, ys):
     _float_only(f, 'Conv')
     KH, KW = f.inputs[1].shape[2:]
@@ -71,7 +71,7 @@ def _conv2d(ctx, f, xs, ys):
              pads=[PH, PW, PH, PW])
 
 
-@lambda fn: register_converter(F.Deconv2d, fn)
+@converter(F.Deconv2d)
 def _deconv2d(ctx, f, xs, ys):
     # zerograd's W (C, OC, KH, KW) is ConvTranspose's (C_in, C_out, KH, KW). ONNX's output
     # is S (H - 1) + output_padding + K - 2 P, so an outsize above deconv2d's default
@@ -90,7 +90,7 @@ def _deconv2d(ctx, f, xs, ys):
              output_padding=output_padding if any(output_padding) else None)
 
 
-@lambda fn: register_converter(F.Im2col, fn)
+@converter(F.Im2col)
 def _im2col(ctx, f, xs, ys):
     # Each kernel offset (i, j) is the strided slice padded_x[:, :, i::SH, j::SW] of
     # (N, C, OH, OW); stacked on a new axis 2 they are the windows (N, C, KH*KW, OH, OW).
@@ -117,7 +117,7 @@ def _im2col(ctx, f, xs, ys):
     ctx.node('Reshape', [rows, ctx.int64s([-1, C * KH * KW], 'shape')], ys)
 
 
-@lambda fn: register_converter(F.Col2im, fn)
+@converter(F.Col2im)
 def _col2im(ctx, f, xs, ys):
     if ctx.opset < 18:
         raise NotImplementedError(f'zerograd.onnx.export: {describe(f)}: ONNX has Col2Im '
@@ -142,7 +142,7 @@ def _col2im(ctx, f, xs, ys):
 
 
 # -- pooling (zerograd/functions/pooling.py)
-@lambda fn: register_converter(F.Pooling, fn)
+@converter(F.Pooling)
 def _max_pooling(ctx, f, xs, ys):
     _float_only(f, 'MaxPool', (np.float32, np.float64))
     (KH, KW), (SH, SW), (PH, PW) = f.kernel_size, f.stride, f.pad
@@ -167,7 +167,7 @@ def _max_pooling(ctx, f, xs, ys):
              ceil_mode=ceil_mode)
 
 
-@lambda fn: register_converter(F.AveragePooling, fn)
+@converter(F.AveragePooling)
 def _average_pooling(ctx, f, xs, ys):
     # zerograd divides every window by KH*KW, padding included: count_include_pad=1.
     _float_only(f, 'AveragePool')  # (integers average to float64: refused too)
@@ -177,7 +177,7 @@ def _average_pooling(ctx, f, xs, ys):
 
 
 # -- normalization (zerograd/functions/normalization.py)
-@lambda fn: register_converter(F.BatchNorm, fn)
+@converter(F.BatchNorm)
 def _batch_norm(ctx, f, xs, ys):
     if f.train:
         raise NotImplementedError(
@@ -195,7 +195,7 @@ def _batch_norm(ctx, f, xs, ys):
 
 
 # -- rnn (zerograd/functions/rnn.py)
-@lambda fn: register_converter(F.LSTMState, fn)
+@converter(F.LSTMState)
 def _lstm_state(ctx, f, xs, ys):
     # c = sigmoid(af) c_prev + sigmoid(ai) tanh(au)
     c_prev, af, ai, au = _same_dtype(ctx, f, xs)
@@ -204,7 +204,7 @@ def _lstm_state(ctx, f, xs, ys):
     ctx.node('Add', [forget, update], ys)
 
 
-@lambda fn: register_converter(F.LSTMOutput, fn)
+@converter(F.LSTMOutput)
 def _lstm_output(ctx, f, xs, ys):
     # h = sigmoid(ao) tanh(c)
     c, ao = _same_dtype(ctx, f, xs)

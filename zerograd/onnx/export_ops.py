@@ -6,28 +6,21 @@ constant is float64), so the binary ops cast each operand to the output's dtype 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 import zerograd.arithmetic as A
 import zerograd.functions as F
 from zerograd.core import Function, Variable
+from zerograd.cuda import as_numpy
 from zerograd.functions import fused
 from zerograd.functions.math import _ToFloat
-from zerograd.onnx.exporter import (ExportContext, _onnx, describe, refuse_backward_only,
-                                    register_converter)
+from zerograd.onnx.exporter import (ExportContext, converter, describe, refuse_backward_only,
+                                    register_converter, require_onnx)
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
-
-
-def converter(function_class: type) -> Callable:
-    """Decorator: register the function below as the converter of function_class."""
-    def register(fn: Callable) -> Callable:
-        register_converter(function_class, fn)
-        return fn
-    return register
 
 
 def _out(f: Function, k: int = 0) -> Variable:
@@ -35,7 +28,7 @@ def _out(f: Function, k: int = 0) -> Variable:
 
 
 def _onnx_dtype(dtype: Any) -> int:
-    return _onnx().helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    return require_onnx().helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
 def _cast(ctx: ExportContext, name: str, have: Any, want: Any) -> str:
@@ -275,7 +268,6 @@ def _get_item(ctx, f, xs, ys):
 
 def _host(s: Any) -> Any:
     """An index or constant as NumPy (a CuPy one copied to the host), others as they are."""
-    from zerograd.cuda import as_numpy
     return as_numpy(s) if hasattr(s, 'dtype') else s
 
 

@@ -14,7 +14,7 @@ an error instead of a file that is silently wrong at another batch size.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -22,12 +22,13 @@ import zerograd
 from zerograd.core import Function, Parameter, Variable, using_config
 
 MIN_OPSET = 17
+_WHO = 'zerograd.onnx.export'  # how errors begin
 _CONVERTERS: dict[type, Callable] = {}
 # Functions that only appear in backward graphs, and the forward op they belong to.
 _BACKWARD_ONLY: dict[type, str] = {}
 
 
-def _onnx() -> Any:
+def require_onnx() -> Any:
     """The onnx package, or an ImportError that says how to install it."""
     try:
         import onnx
@@ -42,7 +43,7 @@ def _onnx() -> Any:
 
 def newest_opset() -> int:
     """The newest ONNX opset both the onnx package and onnxruntime (when installed) know."""
-    onnx = _onnx()
+    onnx = require_onnx()
     newest = onnx.defs.onnx_opset_version()
     try:
         import onnxruntime  # noqa: F401
@@ -56,7 +57,7 @@ def newest_opset() -> int:
 
 def _runtime_accepts(opset: int) -> bool:
     import onnxruntime as ort
-    helper = _onnx().helper
+    helper = require_onnx().helper
     x = helper.make_tensor_value_info('x', 1, [1])
     graph = helper.make_graph([helper.make_node('Identity', ['x'], ['y'])], 'probe', [x],
                               [helper.make_tensor_value_info('y', 1, [1])])
@@ -81,6 +82,14 @@ def register_converter(function_class: type, converter: Callable) -> None:
         raise TypeError(f'register_converter: converter must be callable, got '
                         f'{type(converter).__name__}')
     _CONVERTERS[function_class] = converter
+
+
+def converter(function_class: type) -> Callable:
+    """Decorator: register the function below as the converter of function_class."""
+    def register(fn: Callable) -> Callable:
+        register_converter(function_class, fn)
+        return fn
+    return register
 
 
 def refuse_backward_only(function_class: type, forward: str) -> None:
@@ -133,11 +142,11 @@ def _outputs_of(f: Function) -> list[Variable | None]:
     return [ref() for ref in f.outputs]
 
 
-def _as_outputs(result: Any, who: str) -> list[Variable]:
+def _as_outputs(result: Any) -> list[Variable]:
     items = list(result) if isinstance(result, (list, tuple)) else [result]
     if not items or not all(isinstance(y, Variable) for y in items):
         kinds = ', '.join(type(y).__name__ for y in items) or 'nothing'
-        raise TypeError(f'{who}: the model must return a Variable or a tuple of Variables, '
+        raise TypeError(f'{_WHO}: the model must return a Variable or a tuple of Variables, '
                         f'got {kinds}')
     return items
 
@@ -149,7 +158,8 @@ class ExportContext:
     """The graph being written: nodes, initializers, names; and what the second trace says
     about each Variable's axes (``varying``) and each Function (``twin``)."""
 
-    def __init__(self, opset: int) -> None:
+    def __init__(self, opset: int, twins: dict[int, Any] | None = None,
+                 params: dict[str, Parameter] | None = None) -> None:
         self.opset = opset
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
@@ -157,8 +167,10 @@ class ExportContext:
         self._used: set[str] = set()
         self._constants: dict[int, str] = {}   # id(array) -> initializer name
         self._keep: list[Any] = []             # keeps the ids above unique
-        self._twins: dict[int, Any] = {}       # id(Function or Variable) -> its twin
-        self._array_names: dict[int, str] = {}  # id(param.data) -> param path
+        self._twins: dict[int, Any] = twins or {}  # id(Function or Variable) -> its twin
+        # id(param.data) -> the parameter's path: its initializer's name
+        self._array_names = {id(p.data): path for path, p in (params or {}).items()
+                             if p.data is not None}
 
     # -- names
     def unique(self, hint: str) -> str:
@@ -169,11 +181,21 @@ class ExportContext:
         self._used.add(name)
         return name
 
+    def name_of(self, x: Variable) -> str:
+        """The ONNX name of x; a leaf met the first time (a parameter, a constant) gets
+        its initializer here."""
+        key = id(x)
+        if key not in self._names:
+            if x.creator is not None:  # every creator is converted before its outputs' users
+                raise AssertionError(f'{_WHO}: the walk reached a Variable before its creator')
+            self._names[key] = self.constant(x.data, x.name or 'const')
+        return self._names[key]
+
     # -- nodes and initializers
     def node(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | int = 1,
              **attrs: Any) -> list[str]:
         """Add a node; outputs: their names, or how many to name. Returns the names."""
-        helper = _onnx().helper
+        helper = require_onnx().helper
         if isinstance(outputs, int):
             outputs = [self.unique(f'{op_type}_{len(self.nodes)}') for _ in range(outputs)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
@@ -192,7 +214,7 @@ class ExportContext:
         key = id(array)
         if key in self._constants:
             return self._constants[key]
-        numpy_helper = _onnx().numpy_helper
+        numpy_helper = require_onnx().numpy_helper
         data = zerograd.cuda.as_numpy(array) if not isinstance(array, np.ndarray) else array
         data = np.asarray(data)
         if data.dtype.kind not in 'biuf':
@@ -246,7 +268,7 @@ class ExportContext:
     def same_constant(self, f: Function, value: Any, twin_value: Any) -> None:
         """Refuse a constant of f that differs between the two traces: forward made it
         from the input's size, so the file would hold the traced one at every size."""
-        _same_constant(f, value, twin_value, 'zerograd.onnx.export')
+        _same_constant(f, value, twin_value)
 
     def twin(self, obj: Any) -> Any:
         """The same Function or Variable in the second trace (itself without one)."""
@@ -307,15 +329,15 @@ def _grown(array: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     return array
 
 
-def _names(given: Sequence[str] | None, n: int, stem: str, who: str) -> list[str]:
+def _names(given: Sequence[str] | None, n: int, stem: str, what: str) -> list[str]:
     if given is None:
         return [stem] if n == 1 else [f'{stem}{i}' for i in range(n)]
     given = list(given)
     if len(given) != n or not all(isinstance(s, str) and s for s in given):
-        raise ValueError(f'zerograd.onnx.export: {who} must be {n} non-empty strings, got '
+        raise ValueError(f"zerograd.onnx.export: {what} must be {n} non-empty strings, got "
                          f'{given!r}')
     if len(set(given)) != n:
-        raise ValueError(f'zerograd.onnx.export: {who} repeat a name: {given!r}')
+        raise ValueError(f'zerograd.onnx.export: {what} repeat a name: {given!r}')
     return given
 
 
@@ -374,12 +396,12 @@ def _restore(state: list[tuple[Any, dict]]) -> None:
             object.__setattr__(layer, k, v)
 
 
-def _trace(model: Callable, arrays: list[np.ndarray], who: str
+def _trace(model: Callable, arrays: list[np.ndarray]
            ) -> tuple[list[Variable], list[Variable], list[Function]]:
     inputs = [Variable(a) for a in arrays]
     with using_config('enable_backprop', True), using_config('train', False):
         result = model(*inputs)
-    outputs = _as_outputs(result, who)
+    outputs = _as_outputs(result)
     return inputs, outputs, _functions(outputs)
 
 
@@ -398,96 +420,113 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
     Parameters become initializers named by their paths (``'conv1/W'``); the model, its
     parameters, statistics, states and train mode are as they were before.
     """
-    onnx = _onnx()
-    who = 'zerograd.onnx.export'
+    onnx = require_onnx()
+    arrays = _check_arguments(model, args, opset, onnx)
+    in_names = _names(input_names, len(arrays), 'input', 'input_names')
+    trace = _trace_twice(model, arrays, in_names, output_names, dynamic_axes)
+    params = model.named_params() if isinstance(model, zerograd.Layer) else {}
+    ctx = ExportContext(int(opset), trace.twins, params)
+    _convert(ctx, trace)
+    graph = onnx.helper.make_graph(ctx.nodes, 'zerograd', *_inputs_and_outputs(ctx, trace),
+                                   ctx.initializers)
+    model_proto = _make_model(graph, int(opset))
+    if check:
+        onnx.checker.check_model(model_proto, full_check=True)
+    if f is not None:
+        write_model(model_proto, f)
+    return model_proto
+
+
+def _check_arguments(model: Any, args: Any, opset: Any, onnx: Any) -> list[Any]:
+    """The input arrays of args, after checking model, args and opset."""
     if not callable(model):
-        raise TypeError(f'{who}: model must be callable (a Model, a Layer or a function), '
+        raise TypeError(f'{_WHO}: model must be callable (a Model, a Layer or a function), '
                         f'got {type(model).__name__}')
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
-        raise TypeError(f'{who}: opset must be an int, got {type(opset).__name__}')
+        raise TypeError(f'{_WHO}: opset must be an int, got {type(opset).__name__}')
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise ValueError(f'{who}: opset must be from {MIN_OPSET} to {newest} (the newest this '
+        raise ValueError(f'{_WHO}: opset must be from {MIN_OPSET} to {newest} (the newest this '
                          f'onnx {onnx.__version__} knows), got {opset}')
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     if not args:
-        raise ValueError(f'{who}: args is empty; pass the example inputs of model')
+        raise ValueError(f'{_WHO}: args is empty; pass the example inputs of model')
     arrays = _input_arrays(args)
-    in_names = _names(input_names, len(arrays), 'input', 'input_names')
-    if any(a.dtype.kind not in 'biuf' for a in arrays):
-        bad = next(a.dtype for a in arrays if a.dtype.kind not in 'biuf')
-        raise TypeError(f'{who}: an input of dtype {bad} has no ONNX type')
+    for a in arrays:
+        if a.dtype.kind not in 'biuf':
+            raise TypeError(f'{_WHO}: an input of dtype {a.dtype} has no ONNX type')
+    return arrays
 
+
+class _Trace(NamedTuple):
+    """The traced graph: its inputs and outputs (Variables and names), its Functions in
+    order, the dynamic axes {name: {axis: dim name}}, and each Function's and Variable's
+    twin in the second trace (empty when every size is fixed)."""
+    inputs: list[Variable]
+    in_names: list[str]
+    outputs: list[Variable]
+    out_names: list[str]
+    functions: list[Function]
+    dynamic: dict[str, dict[int, str]]
+    twins: dict[int, Any]
+
+
+def _trace_twice(model: Callable, arrays: list[Any], in_names: list[str],
+                 output_names: Sequence[str] | None, dynamic_axes: Any) -> _Trace:
+    """Trace model once, and again with each dynamic axis one longer; the model's state
+    (RNN h and c) is put back before each trace and after."""
     state = _state(model)
-    params = {}
-    if isinstance(model, zerograd.Layer):
-        params = model.named_params()
+    twins: dict[int, Any] = {}
     try:
-        inputs, outputs, functions = _trace(model, arrays, who)
-        _refuse_backward_only(functions, who)
+        inputs, outputs, functions = _trace(model, arrays)
+        _refuse_backward_only(functions)
         out_names = _names(output_names, len(outputs), 'output', 'output_names')
         dynamic = _dynamic_axes(dynamic_axes, in_names, out_names, arrays)
-        twins: dict[int, Any] = {}
         if any(dynamic.get(name) for name in in_names):
             _restore(state)
             grown = [_grown(a, sorted(dynamic.get(name, {}))) for name, a in zip(in_names, arrays)]
             try:
-                inputs2, outputs2, functions2 = _trace(model, grown, who)
+                inputs2, outputs2, functions2 = _trace(model, grown)
             except Exception as error:
                 sizes = ', '.join(f'{name} {tuple(g.shape)}' for name, g in zip(in_names, grown))
                 raise type(error)(
-                    f'{who}: the second trace, at {sizes} (every dynamic axis one longer, to '
+                    f'{_WHO}: the second trace, at {sizes} (every dynamic axis one longer, to '
                     f'find which sizes move), failed: {error}. Pass dynamic_axes={{}} for fixed '
                     'sizes') from error
             if not _same_graph(functions, functions2):
                 # The first trace may have created lazy parameters, which some layers
                 # take another path once they exist (an RNN's fused step): trace again.
                 _restore(state)
-                inputs, outputs, functions = _trace(model, arrays, who)
-            twins = _match(inputs, outputs, functions, inputs2, outputs2, functions2, who)
+                inputs, outputs, functions = _trace(model, arrays)
+            twins = _match(inputs, outputs, functions, inputs2, outputs2, functions2)
     finally:
         _restore(state)
-    if isinstance(model, zerograd.Layer):
-        params = model.named_params()  # lazy parameters exist now
+    return _Trace(inputs, in_names, outputs, out_names, functions, dynamic, twins)
 
-    ctx = ExportContext(int(opset))
-    ctx._twins = twins
-    for path, p in params.items():
-        if p.data is not None:
-            ctx._array_names[id(p.data)] = path
+
+def _convert(ctx: ExportContext, trace: _Trace) -> None:
+    """Write every traced Function's nodes into ctx, outputs named as asked."""
     names = ctx._names
-    for name, x in zip(in_names, inputs):
+    for name, x in zip(trace.in_names, trace.inputs):
         names[id(x)] = name
         ctx._used.add(name)
-    ctx._used.update(out_names)
-    output_ids = {id(y): name for y, name in zip(outputs, out_names)}
-
-    def name_of(x: Variable) -> str:
-        key = id(x)
-        if key not in names:  # a leaf: a parameter found by identity, or a constant
-            if x.creator is not None:
-                raise AssertionError('walk order')  # every creator is converted first
-            if isinstance(x, Parameter):
-                names[key] = ctx.constant(x.data, x.name or 'param')
-            else:
-                names[key] = ctx.constant(x.data, x.name or 'const')
-        return names[key]
-
-    for func in functions:
+    ctx._used.update(trace.out_names)
+    output_ids = {id(y): name for y, name in zip(trace.outputs, trace.out_names)}
+    for func in trace.functions:
         cls = type(func)
         converter = converter_for(cls)
         if converter is None:
             raise NotImplementedError(
-                f'{who}: no ONNX converter for {describe(func)}; write one and register '
+                f'{_WHO}: no ONNX converter for {describe(func)}; write one and register '
                 'it with zerograd.onnx.register_converter')
-        xs = [name_of(x) for x in func.inputs]
+        xs = [ctx.name_of(x) for x in func.inputs]
         ys = []
         for k, y in enumerate(_outputs_of(func)):
             if y is not None and id(y) in output_ids and id(y) not in names:
                 names[id(y)] = output_ids[id(y)]
             elif y is None or id(y) not in names:
-                name = ctx.unique(f'{cls.__name__}_{len(ctx.nodes)}_y{k}'
-                                  if len(func.outputs) > 1 else f'{cls.__name__}_{len(ctx.nodes)}')
+                stem = f'{cls.__name__}_{len(ctx.nodes)}'
+                name = ctx.unique(f'{stem}_y{k}' if len(func.outputs) > 1 else stem)
                 if y is not None:
                     names[id(y)] = name
                 ys.append(name)
@@ -495,46 +534,41 @@ def export(model: Callable, args: Any, f: Any = None, *, opset: int = MIN_OPSET,
             ys.append(names[id(y)])
         converter(ctx, func, xs, ys)
 
-    for y, name in zip(outputs, out_names):  # an output that is an input, a parameter...
+    for y, name in zip(trace.outputs, trace.out_names):  # an output that is an input...
         if names.get(id(y)) != name:
-            ctx.identity(name_of(y), name)
-
+            ctx.identity(ctx.name_of(y), name)
     used = {name for node in ctx.nodes for name in node.input}
-    for name in in_names:
+    for name in trace.in_names:
         if name not in used:  # its values were read as constants: the file would ignore it
             raise ValueError(
-                f"{who}: the input {name!r} does not reach the outputs through recorded ops: "
+                f"{_WHO}: the input {name!r} does not reach the outputs through recorded ops: "
                 "forward used its values as a constant (x.data, or NumPy on it), so the file "
                 'would give the traced answer for any input. Compute with zerograd functions '
                 'on the Variable, or leave the input out')
-    known = [(d, x.shape[a], ctx.twin(x).shape[a]) for name, x in zip(in_names, inputs)
-             for a, d in dynamic.get(name, {}).items()]
+
+
+def _inputs_and_outputs(ctx: ExportContext, trace: _Trace) -> tuple[list, list]:
+    """The graph's declared inputs and outputs, dynamic sizes named."""
+    known = [(d, x.shape[a], ctx.twin(x).shape[a]) for name, x in zip(trace.in_names, trace.inputs)
+             for a, d in trace.dynamic.get(name, {}).items()]
 
     def moved(y: Variable) -> dict[int, tuple[int, int]]:
         return {i: (n, ctx.twin(y).shape[i]) for i, n in enumerate(y.shape)
                 if ctx.varying(y)[i]}
 
-    graph = onnx.helper.make_graph(
-        ctx.nodes, 'zerograd',
-        [_value_info(name, x, dynamic.get(name, {})) for name, x in zip(in_names, inputs)],
-        [_value_info(name, y, dynamic.get(name, {}), moved(y), known)
-         for name, y in zip(out_names, outputs)],
-        ctx.initializers)
-    model_proto = _make_model(graph, int(opset))
-    if check:
-        onnx.checker.check_model(model_proto, full_check=True)
-    if f is not None:
-        _write(model_proto, f)
-    return model_proto
+    return ([_value_info(name, x, trace.dynamic.get(name, {}))
+             for name, x in zip(trace.in_names, trace.inputs)],
+            [_value_info(name, y, trace.dynamic.get(name, {}), moved(y), known)
+             for name, y in zip(trace.out_names, trace.outputs)])
 
 
-def _refuse_backward_only(functions: list[Function], who: str) -> None:
+def _refuse_backward_only(functions: list[Function]) -> None:
     """A backward graph is refused as such, before anything else is said of it."""
     for func in functions:
         cls = type(func)
         if cls in _BACKWARD_ONLY and converter_for(cls) is None:
             raise NotImplementedError(
-                f'{who}: {describe(func)} is a backward-only Function (part of the '
+                f'{_WHO}: {describe(func)} is a backward-only Function (part of the '
                 f'gradient of {_BACKWARD_ONLY[cls]}); ONNX export traces forward passes '
                 'only, so export the forward computation')
 
@@ -546,7 +580,7 @@ def _value_info(name: str, x: Variable, dims: dict[int, str],
     {axis: (size, size in the second trace)} of the axes that move, each named as the
     input axis of the same sizes in both traces (``batch``), else ``<name>_dim<axis>``
     (2N after a concat, say, is not N)."""
-    helper = _onnx().helper
+    helper = require_onnx().helper
     shape: list[Any] = list(x.shape)
     for i, moved in (sizes or {}).items():
         shape[i] = next((d for d, a, b in known if (a, b) == moved), f'{name}_dim{i}')
@@ -557,11 +591,11 @@ def _value_info(name: str, x: Variable, dims: dict[int, str],
 
 
 def _match(inputs: list[Variable], outputs: list[Variable], functions: list[Function],
-           inputs2: list[Variable], outputs2: list[Variable], functions2: list[Function],
-           who: str) -> dict[int, Any]:
+           inputs2: list[Variable], outputs2: list[Variable], functions2: list[Function]
+           ) -> dict[int, Any]:
     """Pair each Function and Variable of the first trace with the second's."""
     if len(outputs) != len(outputs2) or not _same_graph(functions, functions2):
-        raise ValueError(f'{who}: the model records a different graph when a dynamic axis '
+        raise ValueError(f'{_WHO}: the model records a different graph when a dynamic axis '
                          'changes size (its forward branches on the input\'s shape); export '
                          'it with dynamic_axes={} (fixed sizes)')
     twins: dict[int, Any] = {}
@@ -573,10 +607,10 @@ def _match(inputs: list[Variable], outputs: list[Variable], functions: list[Func
         twins[id(fa)] = fb
         for xa, xb in zip(fa.inputs, fb.inputs):
             if xa.ndim != xb.ndim:
-                raise ValueError(f'{who}: an input of {describe(fa)} changes its number of axes '
+                raise ValueError(f'{_WHO}: an input of {describe(fa)} changes its number of axes '
                                  'with the dynamic axes; export with dynamic_axes={}')
             if xa.creator is None and id(xa) not in twins and xa is not xb:
-                _same_constant(fa, xa.data, xb.data, who)
+                _same_constant(fa, xa.data, xb.data)
             twins.setdefault(id(xa), xb)
         for ya, yb in zip(_outputs_of(fa), _outputs_of(fb)):
             if ya is not None and yb is not None:
@@ -584,7 +618,7 @@ def _match(inputs: list[Variable], outputs: list[Variable], functions: list[Func
     return twins
 
 
-def _same_constant(f: Function, value: Any, twin_value: Any, who: str) -> None:
+def _same_constant(f: Function, value: Any, twin_value: Any) -> None:
     a, b = zerograd.cuda.as_numpy(np.asarray(value) if np.isscalar(value) else value), \
         zerograd.cuda.as_numpy(np.asarray(twin_value) if np.isscalar(twin_value) else twin_value)
     if a.shape != b.shape:
@@ -595,7 +629,7 @@ def _same_constant(f: Function, value: Any, twin_value: Any, who: str) -> None:
     else:
         return
     raise ValueError(
-        f'{who}: {describe(f)} uses a constant {change} when the batch (dynamic) size '
+        f'{_WHO}: {describe(f)} uses a constant {change} when the batch (dynamic) size '
         "changes: forward made it from the input's size (x.shape, len(x)), so the file "
         'would be wrong at other sizes. Compute it from the input with functions, or '
         'export with dynamic_axes={}')
@@ -612,7 +646,7 @@ def _same_graph(functions: list[Function], functions2: list[Function]) -> bool:
 
 
 def _make_model(graph: Any, opset: int) -> Any:
-    helper = _onnx().helper
+    helper = require_onnx().helper
     opsets = [helper.make_opsetid('', opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name='zerograd',
                               producer_version=zerograd.__version__)
@@ -621,10 +655,12 @@ def _make_model(graph: Any, opset: int) -> Any:
     return model
 
 
-def _write(model_proto: Any, f: Any) -> None:
+def write_model(model_proto: Any, f: Any) -> None:
     """Write to a path through a temporary file (never half a file), or to a binary file."""
     data = model_proto.SerializeToString()
     if hasattr(f, 'write'):
         f.write(data)
         return
     zerograd.utils.atomic_write(os.fspath(f), data)
+
+_onnx = require_onnx  # the name loader.py imports (until it is renamed there)
