@@ -794,7 +794,7 @@ def export_run(folder: str, out: str, opset: int | None = None) -> dict:
     if not exporter.MIN_OPSET <= opset <= newest:
         raise ValueError(f'{who}: --opset {opset}: zerograd writes opsets {exporter.MIN_OPSET} '
                          f'to {newest} (the newest this onnx {onnx.__version__} knows)')
-    _read_run_file(folder, who)  # what the folder is, before the output path
+    _read_run_file(folder, who)  # what the folder is wrong with comes before the output path
     _check_output(out, who)
     recipe, record, model = load_run(folder)
     spec = EXPORTED[recipe]
@@ -809,8 +809,8 @@ def export_run(folder: str, out: str, opset: int | None = None) -> dict:
         shape = tuple(hidden if size == 'hidden' else size for size in shape)
         args.append(np.zeros((batch,) + shape, dtype=dtype))
         inputs[name] = (('N',) + shape, dtype)
-    proto = exporter.export(traced, tuple(args), opset=opset,
-                                 input_names=list(spec.inputs), output_names=list(spec.outputs))
+    proto = exporter.export(traced, tuple(args), opset=opset, input_names=list(spec.inputs),
+                            output_names=list(spec.outputs))
     metadata = {'zerograd_recipe': recipe}
     if 'vocabulary' in record.get('model', {}):
         metadata['vocabulary'] = json.dumps(record['model']['vocabulary'])
