@@ -426,7 +426,7 @@ def test_several_graph_outputs_are_a_tuple_and_inputs_are_checked():
         model(f32(2, 3), f32(2, 3))
     with pytest.raises(ValueError, match=r"input 0 \('x'\) must have shape \(2, 3\)"):
         model(f32(2, 4))
-    with pytest.raises(TypeError, match="input 0 .* must be float32, got int64"):
+    with pytest.raises(TypeError, match="input 0 .* must be float32, as the graph declares, got int64"):
         model(np.zeros((2, 3), np.int64))
 
 
