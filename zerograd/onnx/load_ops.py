@@ -14,11 +14,14 @@ Sin Cos Tanh Exp Log Sqrt   ``F.sin F.cos F.tanh F.exp F.log F.sqrt F.abs``
 Abs
 Relu LeakyRelu Sigmoid      ``F.relu F.leaky_relu F.sigmoid``
 Clip                        ``F.clip``
+Greater Less Equal          bool arrays (no gradient)
+Where Max Min               ``F.broadcast_to F.concat F.get_item``
 Cast                        ``F.cast``
 Reshape Flatten Squeeze     ``F.reshape``
 Unsqueeze
 Transpose                   ``F.transpose``
 Expand                      ``F.broadcast_to``
+Pad                         ``F.get_item F.concat`` (constant mode)
 ReduceSum ReduceMean        ``F.sum F.average F.max F.min``
 ReduceMax ReduceMin
 MatMul                      ``F.matmul``
@@ -31,6 +34,7 @@ Conv ConvTranspose          ``F.conv2d F.deconv2d`` (groups: ``F.get_item`` and 
 MaxPool                     ``F.pooling`` (asymmetric pads, ceil_mode: ``F.concat`` of -inf)
 AveragePool                 ``F.average_pooling`` (count_include_pad=0, ceil_mode: divided by
                             the average pooling of the mask of counted elements)
+Col2Im                      ``F.col2im``
 GlobalAveragePool           ``F.average F.max``
 GlobalMaxPool
 BatchNormalization          ``F.batch_norm`` (running statistics updated in training)
