@@ -242,12 +242,116 @@ def _cases():
             helper.make_node('Reshape', ['x', 'shape'], ['y'])]
     add('view-chain', (view, {'x': f32(2, 3, 4)},
                        {'zero': i64(0), 'zero1': i64([0]), 'minus1': i64([-1])}, ['y']))
+
+    # Integers keep their dtype, as ONNX: Div truncates toward zero, Clip, ReduceSum and
+    # ReduceMean stay int32 (the mean truncated, as onnxruntime computes it).
+    int_div = [helper.make_node('Cast', ['x'], ['xi'], to=TensorProto.INT64),
+               helper.make_node('Div', ['xi', 'two'], ['q']),
+               helper.make_node('Cast', ['q'], ['y'], to=TensorProto.FLOAT),
+               helper.make_node('Div', ['xi', 'xi'], ['one'])]
+    add('Div-int-of-a-variable-truncates',
+        (int_div, {'x': np.array([[-7.5, 7.2, 5.9, -3.1]], np.float32)}, {'two': i64(2)},
+         ['y', 'one']))
+    int32 = np.array([[-3, -2, 1], [0, 1, 1], [7, -9, 100]], np.int32)
+    add('Clip-int-min-only', single('Clip', [X(int32), I(np.array(0, np.int32))]))
+    add('Clip-int-max-only', single('Clip', [X(int32), None, I(np.array(1, np.int32))]))
+    add('ReduceSum-int32', single('ReduceSum', [X(int32), I(i64([1]))]))
+    add('ReduceMean-int32-truncates', single('ReduceMean', [X(int32)], axes=[1]), BEFORE_18)
+    add('ReduceMean-int32-truncates', single('ReduceMean', [X(int32), I(i64([1]))]), FROM_18)
+    add('ReduceMean-int32-all', single('ReduceMean', [X(int32)], keepdims=0))
+
+    # Ops that zerograd.onnx.export writes.
+    ties = np.array([[0.5, -1.0, 2.0], [0.0, 3.0, -2.0]], np.float32)
+    for op in ('Greater', 'Less', 'Equal'):
+        add(op, single(op, [X(ties), I(np.array([0.5, 3.0, -2.0], np.float32))]))
+    where = [helper.make_node('Greater', ['x', 'zero'], ['positive']),
+             helper.make_node('Where', ['positive', 'x', 'b'], ['y'])]
+    add('Where-broadcast', (where, {'x': f32(2, 3)},
+                            {'zero': np.zeros((), np.float32), 'b': f32(3)}, ['y']))
+    for op in ('Max', 'Min'):
+        add(f'{op}-broadcast', single(op, [X(ties), I(np.array([0.5, 3.0, -2.0], np.float32))]))
+        add(f'{op}-three-inputs', single(op, [X(f32(2, 3)), X(f32(2, 1)), I(f32(3))]))
+        add(f'{op}-int', single(op, [X(int32), I(np.array(0, np.int32))]))
+    add('Pad', single('Pad', [X(f32(1, 2, 3, 3)), I(i64([0, 0, 1, 2, 0, 0, 2, 1]))]))
+    add('Pad-value-and-negative', single('Pad', [X(f32(2, 4)), I(i64([1, -1, -1, 2])),
+                                                 I(np.array(1.5, np.float32))]))
+    add('Pad-axes', single('Pad', [X(f32(2, 3, 4)), I(i64([1, 0, 0, 3])), None,
+                                   I(i64([-1, 0]))]), FROM_18)
+    add('Pad-int', single('Pad', [X(int32), I(i64([1, 1, 0, 0])), I(np.array(7, np.int32))]))
+    for stride, pads in ((1, [0, 0, 0, 0]), (2, [1, 1, 1, 1]), (1, [1, 0, 0, 2])):
+        # image 5 x 6, blocks 3 x 2
+        out = [(5 + pads[0] + pads[2] - 3) // stride + 1,
+               (6 + pads[1] + pads[3] - 2) // stride + 1]
+        add(f'Col2Im-stride{stride}-pads{"".join(map(str, pads))}',
+            single('Col2Im', [X(f32(2, 2 * 3 * 2, out[0] * out[1])), I(i64([5, 6])),
+                              I(i64([3, 2]))], strides=[stride, stride], pads=pads), FROM_18)
     return c
 
 
 @pytest.mark.parametrize('parts, opset', _cases())
 def test_each_op_matches_onnxruntime(parts, opset):
     assert_same(*run_both(parts, opset))
+
+
+def test_where_max_min_and_pad_pass_their_gradients_to_the_values_they_pick():
+    x = np.array([[1.0, -2.0, np.inf], [0.5, -np.inf, 3.0]])
+    c = np.array([0.5, -1.0, 2.0])
+    for op, picked in (('Max', x >= c), ('Min', x <= c)):
+        model = zerograd.onnx.load(make_model(*single(op, [X(x), I(c)]), 17))
+        y = model(zerograd.Variable(x))
+        np.testing.assert_array_equal(y.data, np.maximum(x, c) if op == 'Max'
+                                      else np.minimum(x, c))
+        y.backward()   # ties go to the first input
+        np.testing.assert_array_equal(model.inputs[0]().grad.data, picked * 1.0)
+        np.testing.assert_array_equal(model.in1.grad.data, (~picked).sum(axis=0))
+    pad = zerograd.onnx.load(make_model(*single('Pad', [X(x), I(i64([1, -1, 0, 2]))]), 17))
+    xv = zerograd.Variable(x)
+    y = pad(xv)
+    assert y.shape == (3, 4)
+    y.backward()
+    np.testing.assert_array_equal(xv.grad.data, [[0, 1, 1], [0, 1, 1]])
+
+
+def test_float_indices_are_a_type_error_in_gather_and_gather_nd():
+    for op in ('Gather', 'GatherND'):
+        model = zerograd.onnx.load(make_model(
+            *single(op, [X(f32(3, 2)), I(np.array([[1.0]], np.float32))]), 17))
+        with pytest.raises(TypeError, match=rf'\({op}\): indices must be integers, got '
+                                            'float32'):
+            model(f32(3, 2))
+
+
+def test_what_export_writes_for_leaky_relu_im2col_and_col2im_loads_back():
+    cases = [(lambda x: F.leaky_relu(x, slope=0.2), rng.standard_normal((2, 5)), 17),
+             (lambda x: F.im2col(x, 3, stride=2, pad=1), f32(2, 3, 5, 6), 17),
+             (lambda x: F.im2col(x, 2, pad=1, to_matrix=False), f32(1, 2, 3, 4), 17),
+             (lambda x: F.col2im(x, (2, 3, 5, 6), 3, stride=2, pad=1), f32(2 * 3 * 3, 27), 18),
+             (lambda x: F.col2im(x, (1, 2, 4, 4), 2, to_matrix=False), f32(1, 2, 2, 2, 3, 3),
+              18)]
+    for fn, x, opset in cases:
+        expected = fn(x)
+        # col2im's input_shape is a Python tuple: fixed sizes
+        proto = zerograd.onnx.export(fn, x, opset=opset,
+                                     dynamic_axes={} if opset == 18 else None)
+        ops = {node.op_type for node in proto.graph.node}
+        model = zerograd.onnx.load(proto)
+        with zerograd.test_mode():
+            y = model(x)
+        assert y.dtype == expected.dtype and y.shape == expected.shape, ops
+        np.testing.assert_allclose(y.data, expected.data, rtol=1e-5, atol=1e-6, err_msg=ops)
+        xv = zerograd.Variable(x)
+        model(xv).backward()   # differentiable: im2col's and col2im's adjoints
+        gx = zerograd.Variable(x)
+        fn(gx).backward()
+        np.testing.assert_allclose(xv.grad.data, gx.grad.data, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_refuses_reflect_and_edge_modes():
+    for mode in ('reflect', 'edge', 'wrap'):
+        parts = single('Pad', [X(f32(2, 3)), I(i64([1, 1, 1, 1]))], mode=mode, name='p')
+        with pytest.raises(NotImplementedError, match=rf"node 0 'p' \(Pad\): attribute "
+                                                      rf"mode='{mode}' is not supported"):
+            zerograd.onnx.load(make_model(*parts, 19))
 
 
 def test_gather_of_ids_from_a_graph_input_gives_the_weight_rows_their_gradient():
@@ -303,6 +407,31 @@ def test_parameter_names_are_identifiers_and_unique():
     assert callable(model.forward)
     np.testing.assert_allclose(model(np.zeros(3, np.float32)).data,
                                sum(inits.values()), rtol=1e-6)
+
+
+def test_initializers_named_as_model_attributes_are_parameters_and_train():
+    taken = ('inputs', 'outputs', 'input_names', 'output_names', 'opset', 'onnx_names',
+             'forward', 'params')
+    nodes, previous = [], 'x'
+    for k, name in enumerate(taken):
+        nodes.append(helper.make_node('Mul' if k % 2 else 'Add', [previous, name], [f't{k}']))
+        previous = f't{k}'
+    nodes.append(helper.make_node('ReduceSum', [previous], ['y'], keepdims=0))
+    inits = {name: positive(3) for name in taken}
+    model = zerograd.onnx.load(make_model(nodes, {'x': f32(3)}, inits, ['y'], 17))
+    assert model.input_names == ['x'] and model.output_names == ['y']
+    assert model.opset == 17 and callable(model.forward) and callable(model.params)
+    params = list(model.params())
+    assert len(params) == len(taken)
+    assert all(any(p is model.onnx_names[name] for p in params) for name in taken)
+    before = {name: model.onnx_names[name].data.copy() for name in taken}
+    optimizer = SGD(lr=0.1).setup(model)
+    for _ in range(2):   # the second step runs after Layer.__call__ set inputs/outputs
+        model.cleargrads()
+        model(f32(3)).backward()
+        optimizer.update()
+    for name in taken:
+        assert not np.array_equal(model.onnx_names[name].data, before[name]), name
 
 
 def _central_difference(fn, array, eps=1e-6):
@@ -426,8 +555,21 @@ def test_several_graph_outputs_are_a_tuple_and_inputs_are_checked():
         model(f32(2, 3), f32(2, 3))
     with pytest.raises(ValueError, match=r"input 0 \('x'\) must have shape \(2, 3\)"):
         model(f32(2, 4))
-    with pytest.raises(TypeError, match="input 0 .* must be float32, got int64"):
+    with pytest.raises(TypeError, match='input 0 .* must be float32, as the graph declares, '
+                                        'got int64'):
         model(np.zeros((2, 3), np.int64))
+
+
+def test_inputs_of_another_dtype_than_declared_are_refused_as_onnxruntime_does():
+    model = zerograd.onnx.load(make_model(*single('Relu', [X(f32(2, 3))]), 17))
+    for given in (np.zeros((2, 3)), zerograd.Variable(np.zeros((2, 3))),
+                  np.zeros((2, 3), np.float16)):
+        with pytest.raises(TypeError, match=r"input 0 \('in0'\) must be float32, as the "
+                                            r'graph declares, got float(64|16)'):
+            model(given)
+    ids = zerograd.onnx.load(make_model(*single('Gather', [I(f32(5, 3)), X(i64([1]))]), 17))
+    with pytest.raises(TypeError, match='must be int64, as the graph declares, got int32'):
+        ids(np.array([1], np.int32))
 
 
 def test_dropout_drops_in_training_and_is_the_identity_in_test_mode():
@@ -551,6 +693,36 @@ def test_absurd_or_inconsistent_initializer_dims_are_refused_before_allocating()
     few = TensorProto(name='W', data_type=TensorProto.FLOAT, dims=[100], float_data=[1.0])
     with pytest.raises(ValueError, match='needs 100 values, the file holds 1'):
         zerograd.onnx.load(_model_with_tensor(few))
+    empty_but_huge = TensorProto(name='W', data_type=TensorProto.FLOAT, dims=[0, 2 ** 62])
+    with pytest.raises(ValueError, match=r"load: .*tensor 'W' of dims \[0, 4611686018427387904\] "
+                                         'is too large: the dims other than 0'):
+        zerograd.onnx.load(_model_with_tensor(empty_but_huge))
+
+
+def test_unsupported_ops_are_refused_before_any_tensor_is_read(tmp_path):
+    tensor = TensorProto(name='W', data_type=TensorProto.FLOAT, dims=[2 ** 20, 2 ** 20])
+    graph = helper.make_graph([helper.make_node('Einsum', ['x', 'W'], ['y'], equation='i,i')],
+                              'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, None)],
+                              [helper.make_empty_tensor_value_info('y')], [tensor])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)],
+                              ir_version=8)
+    with pytest.raises(NotImplementedError, match="op type 'Einsum' is not supported"):
+        zerograd.onnx.load(model)
+    path = _external_model(tmp_path, '../outside.bin')
+    model = onnx.load(str(path), load_external_data=False)
+    model.graph.node[0].attribute.append(helper.make_attribute('mystery', 1))
+    with pytest.raises(NotImplementedError, match="attribute 'mystery' is not supported"):
+        zerograd.onnx.load(model)
+
+
+def test_external_data_errors_name_the_location_and_what_is_wrong(tmp_path):
+    path = _external_model(tmp_path, 'w\x00.bin')
+    with pytest.raises(ValueError, match=r"external data location 'w\\x00.bin' holds a NUL"):
+        zerograd.onnx.load(path)
+    path = _external_model(tmp_path, 'w.bin', offset='eight')
+    (path.parent / 'w.bin').write_bytes(np.zeros(12, np.float32).tobytes())
+    with pytest.raises(ValueError, match="external data offset 'eight' must be an integer$"):
+        zerograd.onnx.load(path)
 
 
 def test_absurd_run_time_shapes_are_refused_before_allocating():
@@ -563,6 +735,48 @@ def test_absurd_run_time_shapes_are_refused_before_allocating():
     model = zerograd.onnx.load(make_model(*parts, 17))
     with pytest.raises(ValueError, match=r'ConstantOfShape\): shape .* would take'):
         model(i64([2 ** 40]))
+
+
+def test_the_file_run_time_allocations_have_a_total_budget_per_forward(monkeypatch):
+    from zerograd.onnx import load_ops
+    # Each ConstantOfShape is under MAX_BYTES; ten of them are not under MAX_RUN_BYTES.
+    nodes = [helper.make_node('ConstantOfShape', ['shape'], [f'c{k}'], name=f'c{k}')
+             for k in range(10)]
+    nodes.append(helper.make_node('Concat', [f'c{k}' for k in range(10)], ['y'], axis=0))
+    model = zerograd.onnx.load(make_model(nodes, {}, {'shape': i64([2 ** 30])}, ['y'], 17))
+    monkeypatch.setattr(load_ops, 'MAX_RUN_BYTES', 2 * 4 * 2 ** 30)
+    allocated = []
+    real_full = np.full   # replaced while the big model runs: the test allocates nothing
+    monkeypatch.setattr(load_ops.np, 'full', lambda shape, *a, **k: allocated.append(shape)
+                        or real_full(1, *a, **k))   # the sizes asked for, not the memory
+    with pytest.raises(ValueError, match=r"node 2 'c2' \(ConstantOfShape\): shape "
+                                         r'\(1073741824,\) of float32 would bring the arrays '
+                                         r'whose sizes the file sets to 12884901888 bytes in '
+                                         r'this forward, more than the 8589934592 allowed'):
+        model()
+    assert len(allocated) == 2   # refused before the third was made
+    # The budget is per forward: small ones run again and again.
+    monkeypatch.setattr(load_ops.np, 'full', real_full)
+    monkeypatch.setattr(load_ops, 'MAX_RUN_BYTES', 10 * 4 * 3)
+    small = zerograd.onnx.load(make_model(nodes, {}, {'shape': i64([3])}, ['y'], 17))
+    for _ in range(3):
+        assert small().shape == (30,)
+    monkeypatch.setattr(load_ops, 'MAX_RUN_BYTES', 10 * 4 * 3 - 1)
+    with pytest.raises(ValueError, match=r"node 9 'c9'.* more than the 119 allowed"):
+        small()
+    # Pad, Conv pads, Col2Im and Expand count too.
+    monkeypatch.setattr(load_ops, 'MAX_RUN_BYTES', 1000)
+    cases = [single('Pad', [X(f32(1, 1)), I(i64([0, 0, 0, 300]))]),
+             single('Conv', [X(f32(1, 1, 2, 2)), I(f32(1, 1, 1, 1))], pads=[8, 8, 8, 8]),
+             single('Expand', [X(f32(1, 1)), I(i64([30, 10]))]),
+             single('Col2Im', [X(f32(1, 1, 1)), I(i64([20, 20])), I(i64([20, 20]))])]
+    cases[-1][1]['in0'] = f32(1, 400, 1)
+    for parts in cases:
+        opset = 18 if parts[0][0].op_type == 'Col2Im' else 17
+        model = zerograd.onnx.load(make_model(*parts, opset))
+        with pytest.raises(ValueError, match=rf'\({parts[0][0].op_type}\): .* more than the '
+                                             '1000 allowed'):
+            model(*parts[1].values())
 
 
 def _graph_model(nodes, outputs=('y',), opset=17, domain=''):

@@ -14,11 +14,14 @@ Sin Cos Tanh Exp Log Sqrt   ``F.sin F.cos F.tanh F.exp F.log F.sqrt F.abs``
 Abs
 Relu LeakyRelu Sigmoid      ``F.relu F.leaky_relu F.sigmoid``
 Clip                        ``F.clip``
+Greater Less Equal          bool arrays (no gradient)
+Where Max Min               ``F.broadcast_to F.concat F.get_item``
 Cast                        ``F.cast``
 Reshape Flatten Squeeze     ``F.reshape``
 Unsqueeze
 Transpose                   ``F.transpose``
 Expand                      ``F.broadcast_to``
+Pad                         ``F.get_item F.concat`` (constant mode)
 ReduceSum ReduceMean        ``F.sum F.average F.max F.min``
 ReduceMax ReduceMin
 MatMul                      ``F.matmul``
@@ -31,6 +34,7 @@ Conv ConvTranspose          ``F.conv2d F.deconv2d`` (groups: ``F.get_item`` and 
 MaxPool                     ``F.pooling`` (asymmetric pads, ceil_mode: ``F.concat`` of -inf)
 AveragePool                 ``F.average_pooling`` (count_include_pad=0, ceil_mode: divided by
                             the average pooling of the mask of counted elements)
+Col2Im                      ``F.col2im``
 GlobalAveragePool           ``F.average F.max``
 GlobalMaxPool
 BatchNormalization          ``F.batch_norm`` (running statistics updated in training)
@@ -54,6 +58,10 @@ from zerograd.cuda import get_array_module
 # The largest array a shape op (Expand, ConstantOfShape) may make, in bytes: a file
 # asking for more is refused before anything is allocated.
 MAX_BYTES = 2 ** 32
+# What all the arrays whose sizes the file sets (ConstantOfShape, Expand, Pad, Col2Im,
+# ConvTranspose's output, the padding of Conv and pooling) may take together in one
+# forward: each is under MAX_BYTES, but a small file can hold many of them.
+MAX_RUN_BYTES = 2 ** 33
 
 Runner = Callable[..., Any]
 
@@ -64,12 +72,22 @@ def describe_node(proto: Any, index: int) -> str:
     return f'node {index} {label} ({proto.op_type})'
 
 
+class RunBudget:
+    """The bytes the file's own sizes have allocated in the current forward (the model
+    resets it at each call; every node of the model shares it)."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
 class NodeSpec:
     """One node of the graph as the builders see it: its names, its attributes as Python
-    values, the opset, and ``read_tensor`` (the loader's checked TensorProto reader)."""
+    values, the opset, ``read_tensor`` (the loader's checked TensorProto reader) and the
+    model's run budget."""
 
     def __init__(self, proto: Any, index: int, opset: int,
-                 read_tensor: Callable[[Any, str], np.ndarray]) -> None:
+                 read_tensor: Callable[[Any, str], np.ndarray],
+                 budget: RunBudget | None = None) -> None:
         from onnx import helper
         self.op_type: str = proto.op_type
         self.name: str = proto.name
@@ -80,6 +98,7 @@ class NodeSpec:
         self.attrs: dict[str, Any] = {a.name: helper.get_attribute_value(a)
                                       for a in proto.attribute}
         self.read_tensor = read_tensor
+        self.budget = RunBudget() if budget is None else budget
         self.where = describe_node(proto, index)
 
     def attr(self, name: str, default: Any = None) -> Any:
@@ -118,8 +137,9 @@ def _op(*op_types: str, attrs: Sequence[str] = (), inputs: tuple[int, int] = (1,
     return register
 
 
-def build(node: NodeSpec) -> Runner:
-    """The runner of node, after checking its op, attributes and input/output counts."""
+def check(node: NodeSpec) -> None:
+    """Refuse node if its op, an attribute's name or its input/output counts are not
+    supported (before any tensor of the file is read)."""
     info = OPS.get(node.op_type)
     if info is None:
         raise NotImplementedError(f'load: {node.where}: op type {node.op_type!r} is not '
@@ -140,7 +160,12 @@ def build(node: NodeSpec) -> Runner:
         raise NotImplementedError(f'load: {node.where}: output {named[-1]} '
                                   f'({node.outputs[named[-1]]!r}) of {node.op_type} is not '
                                   f'supported (only the first {info.outputs})')
-    return info.builder(node)
+
+
+def build(node: NodeSpec) -> Runner:
+    """The runner of node, after ``check``; the builder checks the attribute values."""
+    check(node)
+    return OPS[node.op_type].builder(node)
 
 
 # =============================================================================
@@ -164,14 +189,40 @@ def _axis(node: NodeSpec, axis: int, ndim: int) -> int:
     return axis % ndim
 
 
-def check_size(node: NodeSpec, shape: Sequence[int], dtype: Any) -> None:
-    """Refuse a shape with a negative size or of more than MAX_BYTES, before allocating."""
+def check_size(node: NodeSpec, shape: Sequence[int], dtype: Any, charged: int | None = None
+               ) -> None:
+    """Refuse a shape with a negative size or of more than MAX_BYTES, before allocating,
+    and charge ``charged`` bytes (default: the whole array) to the forward's budget,
+    refusing when the forward would pass MAX_RUN_BYTES."""
     if any(n < 0 for n in shape):
         raise node.error(f'shape {tuple(shape)} has a negative size')
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize  # Python ints: no overflow
+    itemsize = np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * itemsize  # Python ints: no overflow
+    # NumPy refuses (0, 2**62) too: the sizes other than 0 must fit as well.
     if nbytes > MAX_BYTES:
         raise node.error(f'shape {tuple(shape)} of {np.dtype(dtype)} would take {nbytes} '
                          f'bytes, more than the {MAX_BYTES} allowed')
+    if math.prod(max(n, 1) for n in shape) * itemsize > MAX_BYTES:
+        raise node.error(f'shape {tuple(shape)} of {np.dtype(dtype)} is empty but too large '
+                         f'for NumPy: its sizes other than 0 would take more than the '
+                         f'{MAX_BYTES} bytes allowed')
+    charged = nbytes if charged is None else max(charged, 0)
+    if node.budget.used + charged > MAX_RUN_BYTES:
+        raise node.error(f'shape {tuple(shape)} of {np.dtype(dtype)} would bring the arrays '
+                         f'whose sizes the file sets to {node.budget.used + charged} bytes '
+                         f'in this forward, more than the {MAX_RUN_BYTES} allowed')
+    node.budget.used += charged
+
+
+def _charge_padding(node: NodeSpec, x: Any, begins: Sequence[int], ends: Sequence[int],
+                    axes: Sequence[int]) -> None:
+    """Check x padded by begins/ends on axes, charging the budget the padding's bytes."""
+    shape = list(x.shape)
+    for axis, before, after in zip(axes, begins, ends):
+        shape[axis] += max(before, 0) + max(after, 0)
+    itemsize = _data(x).dtype.itemsize
+    check_size(node, shape, _data(x).dtype,
+               (math.prod(shape) - math.prod(x.shape)) * itemsize)
 
 
 def _need_rank(node: NodeSpec, x: Any, ranks: Sequence[int], what: str) -> None:
@@ -254,9 +305,12 @@ def _unary(node: NodeSpec) -> Runner:
     return _UNARY[node.op_type]
 
 
-def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _int_div(a: Any, b: Any) -> Any:
     # ONNX divides integers as C does, truncating toward zero (NumPy's // floors).
-    return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(np.result_type(a, b))
+    xp = get_array_module(a)
+    with np.errstate(divide='ignore'):
+        q = xp.sign(a) * xp.sign(b) * (xp.abs(a) // xp.abs(b))
+    return q.astype(xp.result_type(a, b))
 
 
 _BINARY: dict[str, tuple[Callable, Callable]] = {   # (on Variables, on two arrays)
@@ -270,14 +324,79 @@ def _binary(node: NodeSpec) -> Runner:
     on_variables, on_arrays = _BINARY[node.op_type]
 
     def run(a: Any, b: Any) -> Any:
+        if node.op_type == 'Div' and _data(a).dtype.kind in 'iu' \
+                and _data(b).dtype.kind in 'iu':
+            # Integers have no gradient: the quotient, truncated, is a constant.
+            return _int_div(_data(a), _data(b))
         if not isinstance(a, Variable) and not isinstance(b, Variable):
             a, b = np.asarray(a), np.asarray(b)
-            if node.op_type == 'Div' and a.dtype.kind in 'iu' and b.dtype.kind in 'iu':
-                return _int_div(a, b)
             return on_arrays(a, b).astype(a.dtype, copy=False)
         y = on_variables(a, b)
         if node.op_type == 'Pow' and y.dtype != _data(a).dtype:
             y = F.cast(y, _data(a).dtype)   # ONNX Pow keeps the base's type
+        return y
+    return run
+
+
+_COMPARE: dict[str, Callable] = {'Greater': np.greater, 'Less': np.less, 'Equal': np.equal}
+
+
+@_op(*_COMPARE, inputs=(2, 2))
+def _compare(node: NodeSpec) -> Runner:
+    compare = _COMPARE[node.op_type]
+
+    def run(a: Any, b: Any) -> Any:
+        a, b = _data(a), _data(b)
+        xp = get_array_module(a)
+        # A bool tensor (no gradient): only Where and Cast read it.
+        return getattr(xp, compare.__name__)(a, b)
+    return run
+
+
+def _select(condition: Any, a: Any, b: Any) -> Any:
+    """Where(condition, a, b) with broadcasting, differentiable in a and b: both broadcast
+    to the output's shape, stacked, and each element picked by F.get_item (exact for inf
+    and nan, which a * mask + b * (1 - mask) is not)."""
+    condition = _data(condition)
+    if not isinstance(a, Variable) and not isinstance(b, Variable):
+        xp = get_array_module(condition)
+        return xp.where(condition, a, b)
+    xp = get_array_module(_data(a) if isinstance(a, Variable) else _data(b))
+    shape = np.broadcast_shapes(condition.shape, tuple(a.shape), tuple(b.shape))
+    stacked = F.concat([F.reshape(F.broadcast_to(v, shape), (1,) + shape) for v in (a, b)],
+                       axis=0)
+    pick = xp.broadcast_to(xp.asarray(~condition.astype(bool), dtype=xp.intp), shape)
+    grid = xp.meshgrid(*[xp.arange(n) for n in shape], indexing='ij', sparse=True)
+    return F.get_item(stacked, (pick,) + tuple(grid))
+
+
+@_op('Where', inputs=(3, 3))
+def _where(node: NodeSpec) -> Runner:
+    def run(condition: Any, a: Any, b: Any) -> Any:
+        if _data(condition).dtype != np.bool_:
+            raise TypeError(f'load: {node.where}: the condition must be bool, got '
+                            f'{_data(condition).dtype}')
+        if _data(a).dtype != _data(b).dtype:
+            raise TypeError(f'load: {node.where}: the two values must have one dtype, got '
+                            f'{_data(a).dtype} and {_data(b).dtype}')
+        return _select(condition, a, b)
+    return run
+
+
+@_op('Max', 'Min', inputs=(1, 1 << 30))
+def _max_min(node: NodeSpec) -> Runner:
+    larger = node.op_type == 'Max'
+
+    def run(*xs: Any) -> Any:
+        y = xs[0]
+        for x in xs[1:]:
+            if _data(x).dtype != _data(y).dtype:
+                raise TypeError(f'load: {node.where}: the inputs must have one dtype, got '
+                                f'{_data(y).dtype} and {_data(x).dtype}')
+            a, b = _data(y), _data(x)
+            # Ties (and nan) take the first input, as np.maximum/minimum do for values.
+            keep = (a >= b) if larger else (a <= b)
+            y = _select(keep | (a != a), y, x)
         return y
     return run
 
@@ -291,9 +410,13 @@ def _leaky_relu(node: NodeSpec) -> Runner:
 @_op('Clip', inputs=(1, 3))
 def _clip(node: NodeSpec) -> Runner:
     def run(x: Any, low: Any = None, high: Any = None) -> Any:
-        low = -np.inf if low is None else _data(low).item()
-        high = np.inf if high is None else _data(high).item()
-        return F.clip(x, low, high)
+        dtype = _data(x).dtype
+        # A missing bound is the dtype's own limit: ±inf would make integers float64.
+        info = np.iinfo(dtype) if dtype.kind in 'iu' else None
+        low = (info.min if info else -np.inf) if low is None else _data(low).item()
+        high = (info.max if info else np.inf) if high is None else _data(high).item()
+        y = F.clip(x, low, high)
+        return y if y.dtype == dtype else F.cast(y, dtype)
     return run
 
 
@@ -392,7 +515,7 @@ def _unsqueeze(node: NodeSpec) -> Runner:
 def _expand(node: NodeSpec) -> Runner:
     def run(x: Any, shape: Any) -> Any:
         target = _ints(shape)
-        check_size(node, target, _data(x).dtype)
+        check_size(node, target, _data(x).dtype, charged=0)   # charged below, as out
         try:
             out = np.broadcast_shapes(tuple(x.shape), tuple(target))
         except ValueError:
@@ -400,6 +523,39 @@ def _expand(node: NodeSpec) -> Runner:
                              f'{target}') from None
         check_size(node, out, _data(x).dtype)
         return F.broadcast_to(x, out)
+    return run
+
+
+@_op('Pad', attrs=('mode',), inputs=(2, 4))
+def _pad_op(node: NodeSpec) -> Runner:
+    mode = node.attr('mode', 'constant')
+    if mode != 'constant':
+        raise node.refuse('mode', mode, 'only constant')
+
+    def run(x: Any, pads: Any, value: Any = None, axes: Any = None) -> Any:
+        amounts = _ints(pads)
+        axes = list(range(x.ndim)) if axes is None else [_axis(node, a, x.ndim)
+                                                         for a in _ints(axes)]
+        if len(amounts) != 2 * len(axes) or len(set(axes)) != len(axes):
+            raise node.error(f'pads {amounts} must hold two values for each of the axes '
+                             f'{axes} of x of shape {tuple(x.shape)}')
+        begins, ends = amounts[:len(axes)], amounts[len(axes):]
+        if any(x.shape[a] + b + e < 0 for a, b, e in zip(axes, begins, ends)):
+            raise node.error(f'pads {amounts} remove more than x of shape {tuple(x.shape)} '
+                             'holds')
+        fill = 0 if value is None else _data(value).reshape(-1)
+        if value is not None and fill.size != 1:
+            raise node.error(f'constant_value must hold one value, got shape {fill.shape}')
+        fill = fill if value is None else fill[0].item()
+        # Negative pads crop.
+        index = [slice(None)] * x.ndim
+        for a, b, e in zip(axes, begins, ends):
+            index[a] = slice(max(-b, 0), x.shape[a] - max(-e, 0))
+        if any(p < 0 for p in amounts):
+            x = F.get_item(x, tuple(index))
+        grow = [max(b, 0) for b in begins], [max(e, 0) for e in ends]
+        _charge_padding(node, x, grow[0], grow[1], axes)
+        return _pad(x, grow[0], grow[1], fill, axes)
     return run
 
 
@@ -461,10 +617,32 @@ def _reduce_builder(fn: Callable) -> Callable[[NodeSpec], Runner]:
     return builder
 
 
+def _int_mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """ReduceMean of integers as onnxruntime computes it: the sum divided by the count,
+    truncated toward zero, in x's dtype (no gradient: a constant)."""
+    data = _data(x)
+    xp = get_array_module(data)
+    total = xp.sum(data, axis=axis, keepdims=keepdims, dtype=np.int64)
+    count = data.size // max(total.size, 1) if data.size else 0
+    return _int_div(total, xp.asarray(max(count, 1), dtype=np.int64)).astype(data.dtype)
+
+
+def _keeping_dtype(fn: Callable) -> Callable:
+    """fn, with integer and bool reductions cast back to x's dtype (NumPy's sum makes
+    int32 int64; ONNX keeps the input's type) and integer means as onnxruntime's."""
+    def reduce(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        dtype = _data(x).dtype
+        if dtype.kind in 'iub' and fn is F.average:
+            return _int_mean(x, axis=axis, keepdims=keepdims)
+        y = fn(x, axis=axis, keepdims=keepdims)
+        return y if _data(y).dtype == dtype else F.cast(y, dtype)
+    return reduce
+
+
 for _name, _fn in (('ReduceSum', F.sum), ('ReduceMean', F.average), ('ReduceMax', F.max),
                    ('ReduceMin', F.min)):
     _op(_name, attrs=('axes', 'keepdims', 'noop_with_empty_axes'), inputs=(1, 2))(
-        _reduce_builder(_fn))
+        _reduce_builder(_keeping_dtype(_fn)))
 
 
 @_op('MatMul', inputs=(2, 2))
@@ -609,7 +787,9 @@ def _gather_nd(node: NodeSpec) -> Runner:
 
     def run(x: Any, indices: Any) -> Any:
         ids = _data(indices)
-        if ids.dtype.kind not in 'iu' or ids.ndim == 0 or not 1 <= ids.shape[-1] <= x.ndim:
+        if ids.dtype.kind not in 'iu':
+            raise TypeError(f'load: {node.where}: indices must be integers, got {ids.dtype}')
+        if ids.ndim == 0 or not 1 <= ids.shape[-1] <= x.ndim:
             raise node.error(f'indices of shape {ids.shape} ({ids.dtype}) do not index x of '
                              f'shape {tuple(x.shape)}')
         for k in range(ids.shape[-1]):
@@ -634,6 +814,7 @@ def _conv(node: NodeSpec) -> Runner:
 
     def run(x: Any, W: Any, b: Any = None) -> Any:
         _need_rank(node, x, (4,), '2-D convolutions (x of shape (N, C, H, W))')
+        _charge_padding(node, x, pad, pad, (2, 3))
         if group == 1:
             return F.conv2d(x, W, b, stride=stride, pad=pad)
         if x.shape[1] % group or W.shape[0] % group:
@@ -674,6 +855,8 @@ def _conv_transpose(node: NodeSpec) -> Runner:
         else:
             padding = pad
             out = [f - 2 * p for f, p in zip(full, padding)]
+        # The output's size comes from the file's strides, pads and output_shape.
+        check_size(node, (x.shape[0], W.shape[1] * group) + tuple(full), _data(x).dtype)
         if group == 1:
             return F.deconv2d(x, W, b, stride=stride, pad=padding, outsize=tuple(out))
         if x.shape[1] % group or W.shape[0] % group:
@@ -683,6 +866,43 @@ def _conv_transpose(node: NodeSpec) -> Runner:
                                     pad=padding, outsize=tuple(out))
                          for g, (xg, Wg) in enumerate(_channel_groups(x, W, group, 0))],
                         axis=1)
+    return run
+
+
+@_op('Col2Im', attrs=('dilations', 'pads', 'strides'), inputs=(3, 3))
+def _col2im(node: NodeSpec) -> Runner:
+    _ones_only(node, 'dilations')
+    stride = _pair_attr(node, 'strides', 1)
+    begins, ends = _pads(node)
+
+    def run(x: Any, image_shape: Any, block_shape: Any) -> Any:
+        image, block = _ints(image_shape), _ints(block_shape)
+        if len(image) != 2 or len(block) != 2:
+            raise NotImplementedError(f'load: {node.where}: only 2-D Col2Im is supported, '
+                                      f'got image_shape {image} and block_shape {block}')
+        if min(image + block) < 1:
+            raise node.error(f'image_shape {image} and block_shape {block} must be positive')
+        # ONNX's (N, C*KH*KW, L), channel-major, is F.col2im's (N, C, KH, KW, OH, OW).
+        (KH, KW), (H, W) = block, image
+        padded = [n + b + e for n, b, e in zip(image, begins, ends)]
+        outs = [(p - k) // s + 1 for p, k, s in zip(padded, block, stride)]
+        if x.ndim != 3 or x.shape[1] % (KH * KW) or min(outs) < 1 \
+                or x.shape[2] != outs[0] * outs[1]:
+            raise node.error(f'x of shape {tuple(x.shape)} is not (N, C*{KH}*{KW}, '
+                             f'{max(outs[0], 0) * max(outs[1], 0)}) for image_shape {image}, '
+                             f'block_shape {block}, strides {list(stride)} and pads '
+                             f'{begins + ends}')
+        N, C = x.shape[0], x.shape[1] // (KH * KW)
+        check_size(node, (N, C, padded[0], padded[1]), _data(x).dtype)
+        col = F.reshape(x, (N, C, KH, KW, outs[0], outs[1]))
+        if begins == ends:
+            return F.col2im(col, (N, C, H, W), (KH, KW), stride, tuple(begins),
+                            to_matrix=False)
+        # Uneven pads: the padded image, then its inside.
+        y = F.col2im(col, (N, C, padded[0], padded[1]), (KH, KW), stride, 0,
+                     to_matrix=False)
+        return F.get_item(y, (slice(None), slice(None), slice(begins[0], begins[0] + H),
+                              slice(begins[1], begins[1] + W)))
     return run
 
 
@@ -707,12 +927,16 @@ def _pool_geometry(node: NodeSpec, x: Any, kernel: tuple[int, int], stride: tupl
     return outs, needed
 
 
-def _pad_2d(x: Any, begins: Sequence[int], ends: Sequence[int], value: float) -> Any:
-    """x (N, C, H, W) with value added before and after each spatial axis, by F.concat of
-    constant blocks made from x's shape at run time."""
+def _pad(x: Any, begins: Sequence[int], ends: Sequence[int], value: Any,
+         axes: Sequence[int] | None = None) -> Any:
+    """x with value added before and after each of axes (default: the last len(begins)
+    axes, e.g. the spatial axes of (N, C, H, W)), by F.concat of constant blocks made from
+    x's shape at run time on x's device: differentiable in x. Pads are non-negative."""
     dtype = _data(x).dtype
     xp = get_array_module(_data(x))  # the blocks on x's device
-    for axis, (before, after) in enumerate(zip(begins, ends), start=2):
+    if axes is None:
+        axes = range(x.ndim - len(begins), x.ndim)
+    for axis, before, after in zip(axes, begins, ends):
         parts = []
         for n in (before, after):
             shape = list(x.shape)
@@ -750,9 +974,11 @@ def _max_pool(node: NodeSpec) -> Runner:
         _need_rank(node, x, (4,), '2-D pooling (x of shape (N, C, H, W))')
         _, needed = _pool_geometry(node, x, kernel, stride, begins, ends, ceil_mode)
         if begins == ends == needed:
+            _charge_padding(node, x, begins, ends, (2, 3))
             return F.pooling(x, kernel, stride=stride, pad=tuple(begins))
         # -inf never wins a window (each holds at least one element of x).
-        x = _pad_2d(x, begins, needed, -np.inf)
+        _charge_padding(node, x, begins, needed, (2, 3))
+        x = _pad(x, begins, needed, -np.inf)
         return F.pooling(x, kernel, stride=stride, pad=0)
     return run
 
@@ -767,6 +993,7 @@ def _average_pool(node: NodeSpec) -> Runner:
         _, needed = _pool_geometry(node, x, kernel, stride, begins, ends, ceil_mode)
         no_pads = not any(begins) and not any(needed)
         if no_pads or (count_pad and begins == ends == needed):
+            _charge_padding(node, x, begins, begins, (2, 3))
             return F.average_pooling(x, kernel, stride=stride, pad=tuple(begins))
         # Sum over each window divided by the number of elements it counts: x's, plus the
         # declared pads with count_include_pad, never the extra end padding of ceil_mode.
@@ -779,7 +1006,8 @@ def _average_pool(node: NodeSpec) -> Runner:
         else:
             counted[:, :, begins[0]:begins[0] + H, begins[1]:begins[1] + W] = 1
         counts = F.average_pooling(counted, kernel, stride=stride).data
-        sums = F.average_pooling(_pad_2d(x, begins, needed, 0.0), kernel, stride=stride)
+        _charge_padding(node, x, begins, needed, (2, 3))
+        sums = F.average_pooling(_pad(x, begins, needed, 0.0), kernel, stride=stride)
         return sums / counts
     return run
 
@@ -807,7 +1035,6 @@ def _batch_norm(node: NodeSpec) -> Runner:
 
     def run(x: Any, scale: Any, bias: Any, mean: Any, var: Any) -> Any:
         # mean and var are the arrays of the model's running statistics: F.batch_norm
-        # updates them in place in training and uses them in test mode.
         # updates them in place in training and uses them in test mode. The loader
         # says whether they are the model's own (``owned_statistics``); if not, copies.
         owned = getattr(node, 'owned_statistics', False)

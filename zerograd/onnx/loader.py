@@ -8,10 +8,14 @@ is allocated:
 2. check the graph: the ai.onnx opset in the supported range, every node reading only
    names defined before it (graph inputs, initializers, earlier nodes: this refuses cycles
    and unsorted graphs), no name defined twice, every graph output defined, every op and
-   attribute supported;
+   attribute supported (all before any tensor data is read);
 3. read each tensor: dims non-negative, at most ``MAX_BYTES`` bytes, the data in the file
    exactly that size; external data only from a file inside the model's folder (no
    absolute path, no '..', no symbolic link out of it), within that file's length.
+
+At run time the arrays whose sizes the file sets (ConstantOfShape, Expand, Pad, Col2Im,
+ConvTranspose's output, the pads of Conv and pooling) are checked before they are made:
+each at most ``MAX_BYTES``, all of one forward together at most ``MAX_RUN_BYTES``.
 
 The Model's parameters are the float initializers (attribute names made from the ONNX
 names, ``model.onnx_names`` maps back); integer initializers (shapes, axes, indices) stay
@@ -31,7 +35,7 @@ from zerograd import cuda
 from zerograd.core import Parameter, Variable, no_grad
 from zerograd.models import Model
 from zerograd.onnx import load_ops
-from zerograd.onnx.load_ops import MAX_BYTES, NodeSpec, describe_node
+from zerograd.onnx.load_ops import MAX_BYTES, NodeSpec, RunBudget, describe_node
 
 MIN_LOAD_OPSET = 13   # Softmax's axis, Squeeze's and ReduceSum's axes inputs since 13
 _DEFAULT_DOMAINS = ('', 'ai.onnx')
@@ -167,6 +171,9 @@ def _external_bytes(tensor: Any, nbytes: int, folder: str | None, what: str) -> 
     """The bytes of an external tensor, from a file inside folder, after every check."""
     info = {entry.key: entry.value for entry in tensor.external_data}
     location = info.get('location', '')
+    if '\x00' in location:
+        raise ValueError(f'load: {what}: external data location {location!r} holds a NUL '
+                         'byte')
     if folder is None:
         raise ValueError(f'load: {what} keeps its data in an external file '
                          f'({location!r}); load the model from its path')
@@ -183,12 +190,14 @@ def _external_bytes(tensor: Any, nbytes: int, folder: str | None, what: str) -> 
     if not os.path.isfile(target):
         raise ValueError(f'load: {what}: external data file {location!r} does not exist '
                          f'in {root!r}')
-    try:
-        offset = int(info.get('offset', 0))
-        length = int(info.get('length', nbytes))
-    except ValueError:
-        raise ValueError(f'load: {what}: external data offset {info.get("offset")!r} and '
-                         f'length {info.get("length")!r} must be integers') from None
+    numbers = {}
+    for key, default in (('offset', 0), ('length', nbytes)):
+        try:
+            numbers[key] = int(info.get(key, default))
+        except ValueError:
+            raise ValueError(f'load: {what}: external data {key} {info[key]!r} must be an '
+                             'integer') from None
+    offset, length = numbers['offset'], numbers['length']
     size = os.path.getsize(target)
     if offset < 0 or length != nbytes or offset + length > size:
         raise ValueError(f'load: {what}: external data at offset {offset}, length {length} '
@@ -215,6 +224,10 @@ def read_tensor(tensor: Any, what: str, folder: str | None = None) -> np.ndarray
     if nbytes > MAX_BYTES:
         raise ValueError(f'load: {what} of dims {dims} would take {nbytes} bytes, more than '
                          f'the {MAX_BYTES} allowed')
+    if math.prod(max(d, 1) for d in dims) * dtype.itemsize > MAX_BYTES:
+        # Empty, but NumPy refuses to make it too: its other dims must fit as well.
+        raise ValueError(f'load: {what} of dims {dims} is too large: the dims other than 0 '
+                         f'would take more than the {MAX_BYTES} bytes allowed')
     T = _onnx().TensorProto
     if tensor.data_location == T.EXTERNAL:
         data = _external_bytes(tensor, nbytes, folder, what)
@@ -269,10 +282,27 @@ class OnnxModel(Model):
     def __init__(self, model: Any, folder: str | None, where: str) -> None:
         super().__init__()
         graph = model.graph
+        # The model's own attributes first: _attribute_name keeps parameters off them.
         self.opset = _opset(model, where)
         _check_graph(graph, where)
         self.onnx_names: dict[str, Parameter] = {}
         self._constants: dict[str, np.ndarray] = {}
+        initializers = {t.name for t in graph.initializer}
+        self._inputs = [v for v in graph.input if v.name not in initializers]
+        self.input_names = [v.name for v in self._inputs]
+        self.output_names = [v.name for v in graph.output]
+        self._budget = RunBudget()
+
+        def read(tensor: Any, what: str) -> np.ndarray:
+            return read_tensor(tensor, f'{where}: {what}', folder)
+
+        # Every op and attribute name checked before any tensor of the file is read.
+        specs = [NodeSpec(proto, index, self.opset, read, self._budget)
+                 for index, proto in enumerate(graph.node)]
+        for spec in specs:
+            load_ops.check(spec)
+        self._nodes: list[tuple[NodeSpec, Any]] = [(spec, load_ops.build(spec))
+                                                   for spec in specs]
         for tensor in graph.initializer:
             array = read_tensor(tensor, f'{where}: initializer', folder)
             if array.dtype.kind == 'f':
@@ -281,18 +311,6 @@ class OnnxModel(Model):
                 self.onnx_names[tensor.name] = param
             else:
                 self._constants[tensor.name] = array
-        initializers = {t.name for t in graph.initializer}
-        self._inputs = [v for v in graph.input if v.name not in initializers]
-        self.input_names = [v.name for v in self._inputs]
-        self.output_names = [v.name for v in graph.output]
-
-        def read(tensor: Any, what: str) -> np.ndarray:
-            return read_tensor(tensor, f'{where}: {what}', folder)
-
-        self._nodes: list[tuple[NodeSpec, Any]] = []
-        for index, proto in enumerate(graph.node):
-            spec = NodeSpec(proto, index, self.opset, read)
-            self._nodes.append((spec, load_ops.build(spec)))
         self._running: dict[str, Parameter] = {}
         self._own_running_statistics(graph)
 
@@ -331,14 +349,21 @@ class OnnxModel(Model):
                 self._running[key] = param
                 spec.inputs[slot] = key
 
+    # Attributes Layer.__call__ writes later (a parameter there would be overwritten).
+    _RESERVED = frozenset({'inputs', 'outputs'})
+
+    def _taken(self, name: str) -> bool:
+        return (name in self.__dict__ or hasattr(type(self), name)
+                or name in self._RESERVED)
+
     def _attribute_name(self, onnx_name: str) -> str:
         """A Python identifier from an ONNX name ('conv1.weight' -> 'conv1_weight'),
-        unique, and no attribute that Model already has."""
+        unique, and no attribute that the model, its class or Layer.__call__ uses."""
         base = _SAFE.sub('_', onnx_name) or 'param'
-        if base[0].isdigit() or base.startswith('_') or hasattr(self, base):
+        if base[0].isdigit() or base.startswith('_') or self._taken(base):
             base = 'p_' + base.lstrip('_')
         name, k = base, 1
-        while name in self.__dict__ or hasattr(type(self), name):
+        while self._taken(name):
             name, k = f'{base}_{k}', k + 1
         return name
 
@@ -350,8 +375,11 @@ class OnnxModel(Model):
                                 f'{type(x).__name__}')
         data = x.data if isinstance(x, Variable) else x
         dtype = _elem_dtype(value_info)
-        if dtype is not None and (dtype.kind == 'f') != (data.dtype.kind == 'f'):
-            raise TypeError(f'{what} must be {dtype}, got {data.dtype}')
+        if dtype is not None and data.dtype != dtype:
+            # As onnxruntime: no silent conversion (float64 into a float32 graph would
+            # compute in float64; int32 ids into int64 would change what Div or Cast do).
+            raise TypeError(f'{what} must be {dtype}, as the graph declares, got '
+                            f'{data.dtype}')
         shape = _declared_shape(value_info)
         if shape is not None and (len(shape) != data.ndim or any(
                 isinstance(n, int) and n != m for n, m in zip(shape, data.shape))):
@@ -367,6 +395,7 @@ class OnnxModel(Model):
         if len(inputs) != len(self._inputs):
             raise TypeError(f'OnnxModel: the graph takes {len(self._inputs)} inputs '
                             f'{self.input_names}, got {len(inputs)}')
+        self._budget.used = 0   # the file's run-time allocations, counted per forward
         values: dict[str, Any] = dict(self._constants)
         values.update(self.onnx_names)
         values.update(self._running)
