@@ -662,5 +662,3 @@ def write_model(model_proto: Any, f: Any) -> None:
         f.write(data)
         return
     zerograd.utils.atomic_write(os.fspath(f), data)
-
-_onnx = require_onnx  # the name loader.py imports (until it is renamed there)

@@ -35,15 +35,11 @@ from zerograd import cuda
 from zerograd.core import Parameter, Variable, no_grad
 from zerograd.models import Model
 from zerograd.onnx import load_ops
+from zerograd.onnx.exporter import require_onnx
 from zerograd.onnx.load_ops import MAX_BYTES, NodeSpec, RunBudget, describe_node
 
 MIN_LOAD_OPSET = 13   # Softmax's axis, Squeeze's and ReduceSum's axes inputs since 13
 _DEFAULT_DOMAINS = ('', 'ai.onnx')
-
-
-def _onnx() -> Any:
-    from zerograd.onnx.exporter import _onnx
-    return _onnx()
 
 
 def _where(source: Any) -> str:
@@ -57,7 +53,7 @@ def _where(source: Any) -> str:
 # =============================================================================
 def _parse(source: Any) -> tuple[Any, str | None, str]:
     """(ModelProto, the folder external data is read from or None, a name for messages)."""
-    onnx = _onnx()
+    onnx = require_onnx()
     where = _where(source)
     if isinstance(source, onnx.ModelProto):
         model = onnx.ModelProto()
@@ -94,7 +90,7 @@ def _opset(model: Any, where: str) -> int:
     if not versions:
         raise ValueError(f'load: {where} imports no ai.onnx opset')
     opset = versions[0]
-    newest = _onnx().defs.onnx_opset_version()
+    newest = require_onnx().defs.onnx_opset_version()
     if not MIN_LOAD_OPSET <= opset <= newest:
         raise NotImplementedError(f'load: {where} uses ai.onnx opset {opset}; opsets '
                                   f'{MIN_LOAD_OPSET} to {newest} are supported')
@@ -146,7 +142,7 @@ def _check_graph(graph: Any, where: str) -> None:
 # 3. Tensors
 # =============================================================================
 def _tensor_dtype(tensor: Any, what: str) -> np.dtype:
-    onnx = _onnx()
+    onnx = require_onnx()
     T = onnx.TensorProto
     supported = (T.FLOAT, T.DOUBLE, T.FLOAT16, T.INT8, T.INT16, T.INT32, T.INT64, T.UINT8,
                  T.UINT16, T.UINT32, T.UINT64, T.BOOL)
@@ -160,7 +156,7 @@ def _tensor_dtype(tensor: Any, what: str) -> np.dtype:
 
 def _typed_count(tensor: Any) -> int:
     """How many values the typed field of tensor (not raw_data) holds."""
-    T = _onnx().TensorProto
+    T = require_onnx().TensorProto
     field = {T.FLOAT: 'float_data', T.DOUBLE: 'double_data', T.INT64: 'int64_data',
              T.UINT32: 'uint64_data', T.UINT64: 'uint64_data'}.get(tensor.data_type,
                                                                    'int32_data')
@@ -228,7 +224,7 @@ def read_tensor(tensor: Any, what: str, folder: str | None = None) -> np.ndarray
         # Empty, but NumPy refuses to make it too: its other dims must fit as well.
         raise ValueError(f'load: {what} of dims {dims} is too large: the dims other than 0 '
                          f'would take more than the {MAX_BYTES} bytes allowed')
-    T = _onnx().TensorProto
+    T = require_onnx().TensorProto
     if tensor.data_location == T.EXTERNAL:
         data = _external_bytes(tensor, nbytes, folder, what)
         return np.frombuffer(data, dtype=dtype.newbyteorder('<')).astype(dtype).reshape(dims)
@@ -239,7 +235,7 @@ def read_tensor(tensor: Any, what: str, folder: str | None = None) -> np.ndarray
     elif _typed_count(tensor) != count:
         raise ValueError(f'load: {what} of dims {dims} needs {count} values, the file holds '
                          f'{_typed_count(tensor)}')
-    array = _onnx().numpy_helper.to_array(tensor)
+    array = require_onnx().numpy_helper.to_array(tensor)
     return np.array(array, dtype=dtype)   # a writable copy of our own
 
 
@@ -250,7 +246,7 @@ _SAFE = re.compile(r'[^0-9A-Za-z_]')
 
 
 def _elem_dtype(value_info: Any) -> np.dtype | None:
-    onnx = _onnx()
+    onnx = require_onnx()
     if not value_info.type.HasField('tensor_type'):
         return None
     try:
