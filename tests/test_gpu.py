@@ -808,12 +808,15 @@ def test_a_loaded_onnx_model_runs_and_trains_on_the_device(xp):
     zonnx, model = _small_cnn(x)
     cpu = zonnx.load(zonnx.export(model, x))
     device = zonnx.load(zonnx.export(model, x)).to_gpu()
+    ys = []
     for m, data in ((cpu, x), (device, dev(x))):
-        y = m(data)
+        ys.append(m(data))
         m.cleargrads()
-        F.sum(y * y).backward()
+        F.sum(ys[-1] * ys[-1]).backward()
+    y_cpu, y = ys
     assert_on_device(xp, y, *[p.grad for p in device.params() if p.grad is not None])
-    assert_close(y, cpu(x).data)
+    # float32 convolutions sum in another order on the GPU: the tolerance of the others
+    assert_close(y, y_cpu.data, rtol=1e-4, atol=1e-5)
     for key, p in cpu.onnx_names.items():
         if p.grad is not None:
-            assert_close(device.onnx_names[key].grad, p.grad.data)
+            assert_close(device.onnx_names[key].grad, p.grad.data, rtol=1e-4, atol=1e-5)
