@@ -133,9 +133,12 @@ def model_array_module(model: Any) -> Any:
 
 
 def evaluate(model: Callable, loader: Iterable, loss_fn: Callable = F.softmax_cross_entropy,
-             metric: Callable | None = F.accuracy) -> dict[str, float]:
+             metric: Callable | None = F.accuracy, comm: Any = None) -> dict[str, float]:
     """Mean loss (and metric) of ``model`` over ``loader``, weighted by batch size, in
-    test mode and without recording graphs."""
+    test mode and without recording graphs. With a communicator (``zerograd.distributed``)
+    each process evaluates its own loader (its shard) and the sums and counts are added
+    over the processes: the exact global means, whatever the shards' lengths; every
+    process gets them (a collective call: every process must make it)."""
     total = sum_loss = sum_metric = 0.0
     with no_grad(), test_mode():
         for x, t in loader:
@@ -145,12 +148,57 @@ def evaluate(model: Callable, loader: Iterable, loss_fn: Callable = F.softmax_cr
             if metric is not None:
                 sum_metric += float(metric(y, t).data) * n
             total += n
+    if _parallel(comm) is not None:
+        total, sum_loss, sum_metric = (float(v) for v in _global_sums(
+            comm, [total, sum_loss, sum_metric]))
     if total == 0:
         raise ValueError('evaluate: the loader gave no batches')
     result = {'loss': sum_loss / total}
     if metric is not None:
         result['accuracy'] = sum_metric / total
     return result
+
+
+def _parallel(comm: Any) -> Any:
+    """The communicator when it spans more than one process, else None (one process:
+    ``fit`` and ``evaluate`` then run exactly as without one)."""
+    return comm if comm is not None and comm.size > 1 else None
+
+
+def _global_sums(comm: Any, values: list[float]) -> np.ndarray:
+    """``values`` added over the processes (float64: counts stay exact)."""
+    return np.asarray(comm.allreduce(np.asarray(values, dtype=np.float64), op='sum'))
+
+
+def _create_lazy_parameters(model: Any, loader: Any) -> None:
+    """One forward (no graph, test mode: no dropout draw) on the loader's first examples,
+    so that lazy layers create their parameters before they are broadcast."""
+    if all(param.data is not None for param in model.params()):
+        return
+    if not hasattr(loader, '_load') or not hasattr(loader, 'batch_size'):
+        missing = [name for name, param in model.named_params().items() if param.data is None]
+        raise ValueError(f'fit: parameters {missing} do not exist yet (lazy layers) and the '
+                         f'{type(loader).__name__} cannot give a batch to create them; run one '
+                         'forward before fit(..., comm=comm)')
+    x, _ = loader._load(np.arange(min(loader.batch_size, len(loader.dataset))))
+    with no_grad(), test_mode():
+        model(x)
+
+
+def _random_state() -> dict:
+    """NumPy's global generator state as JSON data (each process keeps its own)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {'name': name, 'keys': _encode_array(keys), 'pos': int(pos),
+            'has_gauss': int(has_gauss), 'cached_gaussian': float(cached)}
+
+
+def _set_random_state(state: Any) -> None:
+    if not isinstance(state, dict) or set(state) != {'name', 'keys', 'pos', 'has_gauss',
+                                                     'cached_gaussian'}:
+        raise ValueError('load_state: the checkpoint holds a broken random state of a process')
+    keys = _decode_array(state['keys'], 'random state')
+    np.random.set_state((state['name'], keys, state['pos'], state['has_gauss'],
+                         state['cached_gaussian']))
 
 
 def _new_sums() -> dict[str, float]:
@@ -160,8 +208,10 @@ def _new_sums() -> dict[str, float]:
 
 def _train_batches(model: Any, optimizer: Any, batches: Iterable, loss_fn: Callable,
                    metric: Callable | None, sums: dict[str, float],
-                   progress: Progress | None, after_batch: Callable[[], None] | None) -> None:
-    """forward, backward, update per batch, adding to ``sums``; ``after_batch()`` after each."""
+                   progress: Progress | None, after_batch: Callable[[], None] | None,
+                   scale: int = 1) -> None:
+    """forward, backward, update per batch, adding to ``sums``; ``after_batch()`` after each.
+    ``scale``: the processes training together (the bar counts the samples of all)."""
     mark = time.perf_counter()
     for x, t in batches:
         y = model(x)
@@ -177,7 +227,7 @@ def _train_batches(model: Any, optimizer: Any, batches: Iterable, loss_fn: Calla
             sums['sum_metric'] += float(metric(y, t).data) * n
             postfix['acc'] = f'{sums["sum_metric"] / sums["total"]:.4f}'
         if progress is not None:  # the bar itself shows the rate in samples/s
-            progress.update(n, **postfix)
+            progress.update(n * scale, **postfix)
         now = time.perf_counter()
         sums['elapsed'] += now - mark
         mark = now
@@ -244,7 +294,7 @@ class _Run:
 
     def __init__(self, who: str, model: Any, optimizer: Any, loader: Any, epochs: int,
                  out: str | None, quiet: bool, log: Callable[[str], None], log_every: int,
-                 checkpoint_every: float, progress_every: float) -> None:
+                 checkpoint_every: float, progress_every: float, comm: Any = None) -> None:
         if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)) \
                 or log_every < 1:
             raise ValueError(f'{who}: log_every must be an int >= 1, got {log_every!r}')
@@ -253,12 +303,21 @@ class _Run:
         self.checkpoint_every = _check_seconds(who, 'checkpoint_every', checkpoint_every)
         self.progress_every = _check_seconds(who, 'progress_every', progress_every)
         self.who, self.model, self.optimizer, self.loader = who, model, optimizer, loader
+        # Data-parallel (more than one process): rank 0 alone prints and writes; the others
+        # take part in every collective call (gathering their random states) and nothing else.
+        self.comm = _parallel(comm)
+        self.root = self.comm is None or self.comm.rank == 0
+        quiet = quiet or not self.root
+        self.processes = 1 if self.comm is None else self.comm.size
         self.epochs, self.out, self.quiet, self.log = int(epochs), out, quiet, log
         self.log_every = int(log_every)
         self.history = History()
         self.updates = 0  # fit_bptt's updates over the whole run (on_update's count)
         self.lines = not quiet and not Progress.shows_bars()
-        self.can_seek = hasattr(loader, 'seek') and hasattr(loader, 'iteration')
+        # Mid-epoch checkpoints are timed by a clock each process reads on its own: on one
+        # process only (with several, checkpoints come at the end of epochs).
+        self.can_seek = hasattr(loader, 'seek') and hasattr(loader, 'iteration') \
+            and self.comm is None
         self.last_save = self.last_line = time.perf_counter()
         self.line_done = 0
 
@@ -274,6 +333,13 @@ class _Run:
         if state and state.get('kind', self.who) != self.who:
             raise ValueError(f'{self.who}: the checkpoint in {self.out!r} was written by '
                              f'{state["kind"]}, not {self.who}')
+        saved_processes = state.get('processes', 1) if state else 1
+        if saved_processes != self.processes:
+            raise ValueError(f'{self.who}: the checkpoint in {self.out!r} was written by '
+                             f'{saved_processes} process{"es" if saved_processes != 1 else ""}, '
+                             f'this run has {self.processes}; a resume continues the saved run '
+                             f'with as many processes (mpiexec -n {saved_processes}), or start '
+                             'a new run in another folder')
         if self.epochs <= epoch:
             raise ValueError(f'{self.who}: nothing to train: the checkpoint in {self.out!r} is '
                              f'at epoch {epoch} and epochs={self.epochs} asks for no more (ask '
@@ -288,6 +354,12 @@ class _Run:
         asked = self.optimizer.hyperparams()
         checkpoints.load(checkpoint_path(self.out), self.model, self.optimizer,
                          random_state=True)
+        if self.comm is not None:  # each process continues its own random sequence
+            states = state.get('random_states')
+            if not isinstance(states, list) or len(states) != self.processes:
+                raise ValueError(f'{self.who}: the checkpoint in {self.out!r} holds no random '
+                                 f'state for each of its {self.processes} processes')
+            _set_random_state(states[self.comm.rank])
         self.history = info['history']
         self.updates = int(state.get('updates', 0)) if state else 0
         partial = state.get('partial') if state else None
@@ -338,8 +410,10 @@ class _Run:
         self.history.append(**record)
         epoch = int(record['epoch'])
         logged = epoch % self.log_every == 0 or epoch == self.epochs
-        if self.out is not None and (
-                logged or time.perf_counter() - self.last_save >= self.checkpoint_every):
+        due = time.perf_counter() - self.last_save >= self.checkpoint_every
+        if self.comm is not None and self.out is not None and not logged:
+            due = self.comm.bcast_obj(due, root=0)  # rank 0's clock decides, for all
+        if self.out is not None and (logged or due):
             self.save(epoch, None)
         if logged and not self.quiet:  # after the save: a printed epoch is never lost
             self.log(format_record(record))
@@ -347,8 +421,14 @@ class _Run:
 
     def save(self, epoch: int, partial: dict | None) -> None:
         state = {'kind': self.who, 'updates': self.updates, 'partial': partial}
-        save_state(self.out, self.model, self.optimizer, epoch, self.history, state=state,
-                   batch_size=getattr(self.loader, 'batch_size', None))
+        if self.comm is not None:
+            # The weights are the same on every process; the random states (shuffling of
+            # each shard, dropout) are not: all are kept, for an exact resume.
+            states = self.comm.gather_obj(_random_state(), root=0)
+            state.update(processes=self.processes, random_states=states)
+        if self.root:
+            save_state(self.out, self.model, self.optimizer, epoch, self.history, state=state,
+                       batch_size=getattr(self.loader, 'batch_size', None))
         self.last_save = time.perf_counter()
 
 
@@ -356,7 +436,8 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         loss_fn: Callable = F.softmax_cross_entropy, metric: Callable | None = F.accuracy,
         test_loader: Any = None, out: str | None = None, resume: bool = False,
         quiet: bool = False, log: Callable[[str], None] = print, log_every: int = 1,
-        checkpoint_every: float = 180.0, progress_every: float = 30.0) -> History:
+        checkpoint_every: float = 180.0, progress_every: float = 30.0,
+        comm: Any = None) -> History:
     """Train for ``epochs`` epochs, with a progress bar per epoch and a line of metrics
     after it; returns the History (``train_loss``, ``train_accuracy``, ``test_loss``, ...).
 
@@ -367,11 +448,38 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
     from the checkpoint exactly as if it had never stopped, mid-epoch included.
     ``log_every``: print (and save) every that many epochs. Without a terminal (a log
     file) a progress line comes about every 10% of an epoch or ``progress_every`` seconds.
+
+    ``comm`` (``zerograd.distributed.create_communicator()``), data-parallel on more than
+    one process: every process passes loaders over its own shard of the data
+    (``scatter_dataset``; the batch size is per process, the global batch is it times
+    ``comm.size``). The initial weights come from rank 0 (lazy layers are created first by
+    a forward on the loader's first examples), the gradients are averaged before the
+    optimizer's hooks, the training and test figures are exact global means, batch norm's
+    running statistics are averaged before evaluating and saving, and every process ends
+    each epoch with the same weights, bit for bit. Rank 0 alone prints and writes ``out``
+    (read by every process on a resume: a folder they all see); checkpoints come at the end
+    of epochs and record the number of processes, and a resume needs as many. A
+    communicator of size 1 (or None) changes nothing.
     """
     run = _Run('fit', model, optimizer, train_loader, epochs, out, quiet, log, log_every,
-               checkpoint_every, progress_every)
+               checkpoint_every, progress_every, comm)
+    parallel, quiet = run.comm, run.quiet
+    scale, stepper = 1, optimizer
+    if parallel is not None:
+        counts = _global_sums(parallel, [len(train_loader), len(train_loader) ** 2])
+        if counts[1] * parallel.size != counts[0] ** 2:  # not all equal (Cauchy-Schwarz)
+            raise ValueError(f'fit: the processes have training loaders of different lengths '
+                             f'(this one, rank {parallel.rank}, has {len(train_loader)} '
+                             'batches); each would wait for the others at the end of an epoch: '
+                             'give every process an equal shard (scatter_dataset)')
+        _create_lazy_parameters(model, train_loader)
+        scale = parallel.size
+        if not getattr(optimizer, 'averages_gradients', False):  # not wrapped already
+            stepper = parallel.wrap(optimizer)
     start_epoch, partial = run.start(resume)
-    size = len(train_loader.dataset)
+    if parallel is not None:
+        parallel.bcast_data(model, root=0)  # the same start everywhere (rank 0's draw)
+    size = len(train_loader.dataset) * scale
     for epoch in range(start_epoch + 1, epochs + 1):
         # A bar per epoch, unless epochs are many and short (then only the logged ones).
         shown = log_every == 1 or epoch % log_every == 0
@@ -390,7 +498,7 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
             text = f'loss {sums["sum_loss"] / sums["total"]:.4f}'
             if metric is not None:
                 text += f' accuracy {sums["sum_metric"] / sums["total"]:.4f}'
-            run.progress(epoch, sums['total'], size, rate, text)
+            run.progress(epoch, sums['total'] * scale, size, rate * scale, text)
             if run.can_seek and train_loader.iteration < len(train_loader):
                 run.save_partial(epoch - 1, lambda: {
                     'iteration': int(train_loader.iteration), 'sums': dict(sums),
@@ -398,17 +506,21 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
                               if getattr(train_loader, 'shuffle', True) else None)})
 
         try:
-            _train_batches(model, optimizer, batches, loss_fn, metric, sums, progress,
-                           after_batch)
+            _train_batches(model, stepper, batches, loss_fn, metric, sums, progress,
+                           after_batch, scale)
         finally:
             progress.close()
+        if parallel is not None:  # the epoch's figures over all the processes
+            sums['total'], sums['sum_loss'], sums['sum_metric'] = (float(v) for v in _global_sums(
+                parallel, [sums['total'], sums['sum_loss'], sums['sum_metric']]))
+            parallel.mean_persistent(model)  # before evaluating and saving
         train = _sums_result(sums, metric)
         record = {'epoch': epoch, 'train_loss': train['loss']}
         if 'accuracy' in train:
             record['train_accuracy'] = train['accuracy']
         record['samples_per_second'] = train['samples_per_second']
         if test_loader is not None:
-            test = evaluate(model, test_loader, loss_fn, metric)
+            test = evaluate(model, test_loader, loss_fn, metric, comm=parallel)
             record.update({f'test_{name}': value for name, value in test.items()})
         run.end_epoch(record)
     return run.history
