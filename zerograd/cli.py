@@ -194,9 +194,14 @@ def _train(args: argparse.Namespace) -> int:
                           f'{", ".join(sorted(recipes.RECIPES))}')
     if args.command == 'train' and args.data is not None and args.recipe != 'char-lstm':
         raise _UsageError(f'zerograd train: --data is for char-lstm, not {args.recipe}')
+    comm = _communicator()
+    root = comm is None or comm.rank == 0
     options = recipes.Options(epochs=args.epochs, seed=args.seed, quiet=args.quiet,
                               out=args.out or 'zerograd-demo', gpu=args.gpu,
-                              resume=args.resume, checkpoint_every=args.checkpoint_every)
+                              resume=args.resume, checkpoint_every=args.checkpoint_every,
+                              comm=comm)
+    if not root:  # rank 0 alone prints
+        options.log = lambda line: None
     if args.command == 'demo':
         result = recipes.demo(options)
     else:
@@ -204,12 +209,28 @@ def _train(args: argparse.Namespace) -> int:
         options.out = args.out or f'zerograd-{args.recipe}'
         result = recipes.run(args.recipe, options)
     final = result['final']
+    if not root:
+        return 0
     if 'test_accuracy' in final:
         print(f'test accuracy {final["test_accuracy"]:.4f}')
     elif 'train_loss' in final:
         print(f'final loss {final["train_loss"]:.6f}')
     print('wrote ' + ', '.join(result['files']))
     return 0
+
+
+# Set by mpiexec / mpirun (MPICH's Hydra and PMI, OpenMPI, PMIx).
+_MPI_ENVIRONMENT = ('PMI_SIZE', 'PMI_RANK', 'OMPI_COMM_WORLD_SIZE', 'PMIX_RANK')
+
+
+def _communicator():
+    """A communicator when launched by mpiexec (zerograd.distributed), else None: a plain
+    run never imports mpi4py."""
+    if not any(name in os.environ for name in _MPI_ENVIRONMENT):
+        return None
+    from zerograd.distributed import create_communicator
+    comm = create_communicator()
+    return comm if comm.size > 1 else None
 
 
 def _export(args: argparse.Namespace) -> int:

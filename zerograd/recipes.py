@@ -10,7 +10,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,6 +36,22 @@ class Options:
     gpu: bool = False  # train on the GPU (model, loaders and pictures' inputs)
     checkpoint_every: float = 180.0  # seconds of training between checkpoints, at most
     log: Callable[[str], None] = print
+    # zerograd.distributed's communicator: data-parallel on comm.size processes (mnist-mlp
+    # and demo), batch_size per process; rank 0 alone prints and writes.
+    comm: Any = None
+
+
+# The recipes that train data-parallel when given a communicator of more than one process.
+PARALLEL_RECIPES = ('mnist-mlp', 'demo')
+
+
+def _parallel(options: Options) -> Any:
+    comm = options.comm
+    return comm if comm is not None and comm.size > 1 else None
+
+
+def _is_root(options: Options) -> bool:
+    return _parallel(options) is None or options.comm.rank == 0
 
 
 @dataclass
@@ -64,6 +80,9 @@ def run(name: str, options: Options) -> dict:
     if name not in RECIPES:
         raise KeyError(f'unknown recipe {name!r}; the recipes are: {", ".join(sorted(RECIPES))}')
     chosen = RECIPES[name]
+    if _parallel(options) is not None and name not in PARALLEL_RECIPES:
+        raise ValueError(f'{name}: runs on one process; the recipes that train data-parallel '
+                         f'(mpiexec -n N) are: {", ".join(PARALLEL_RECIPES)}')
     return _run_in_folder(options, name, chosen, lambda: chosen.run(options))
 
 
@@ -127,7 +146,8 @@ def _prepare(options: Options, name: str, chosen: Recipe) -> list[str]:
                          '--out) to start over')
     if options.gpu:
         cuda.require_gpu(f'{name} --gpu')  # before any work: one line saying why not
-    created = _make_folder(out, name)
+    # With several processes rank 0 alone makes and writes the folder.
+    created = _make_folder(out, name) if _is_root(options) else []
     np.random.seed(options.seed)
     if options.gpu:
         cuda._cupy().random.seed(options.seed)  # weights drawn on the GPU are seeded too
@@ -203,7 +223,10 @@ def _finish(options: Options, model, history: training.History, files: list[str]
             name: str, data: str, model_config: dict | None = None) -> dict:
     """Save the weights, the run's description (``run.json``: the recipe and what its
     model's sizes depend on, ``model_config``) and the curves (titled with ``data``, the
-    data set and its splits, and the run); report what was written."""
+    data set and its splits, and the run); report what was written (rank 0 alone writes)."""
+    if not _is_root(options):
+        return {'history': history, 'final': history.records[-1] if len(history) else {},
+                'files': []}
     weights = os.path.join(options.out, 'weights.npz')
     model.save_weights(weights)
     # After the weights: a run.json in a folder means its weights.npz is complete.
@@ -273,19 +296,34 @@ def mnist_datasets(log: Callable[[str], None] = print, quiet: bool = False,
 
 
 def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> dict:
-    train_set, test_set, name = mnist_datasets(options.log, options.quiet)
+    comm = _parallel(options)
+    log = options.log if _is_root(options) else (lambda line: None)
+    train_set, test_set, name = mnist_datasets(log, options.quiet)
     if not options.quiet:
-        options.log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
-    train_loader = DataLoader(train_set, options.batch_size)
-    test_loader = DataLoader(test_set, options.batch_size, shuffle=False)
+        log(f'{name}: {len(train_set):,} training and {len(test_set):,} test digits')
+    train_shard, test_shard = train_set, test_set
+    if comm is not None:
+        from zerograd.distributed import scatter_dataset
+        # Each process trains on its shard; the batch size is per process (ChainerMN's
+        # rule): the gradient averaged over the processes is that of the global batch.
+        train_shard = scatter_dataset(train_set, comm)
+        test_shard = scatter_dataset(test_set, comm)
+        if not options.quiet:
+            log(f'data-parallel on {comm.size} processes, batch {options.batch_size} per '
+                f'process ({options.batch_size * comm.size} global), {len(train_shard):,} '
+                'training digits each')
+    train_loader = DataLoader(train_shard, options.batch_size)
+    test_loader = DataLoader(test_shard, options.batch_size, shuffle=False)
     model = EXPORTED['mnist-mlp'].build({'hidden': list(hidden)})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.WeightDecay(1e-4))
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
-                           quiet=options.quiet, log=options.log,
-                           checkpoint_every=options.checkpoint_every)
+                           quiet=options.quiet, log=log,
+                           checkpoint_every=options.checkpoint_every, comm=comm)
+    if not _is_root(options):
+        return _finish(options, model, history, [], command, name)
     files = _digits_picture(model, test_set, options)
     if graph:
         files.append(_plot_graph(model, test_set[np.arange(1)][0], options))

@@ -170,6 +170,16 @@ def _global_sums(comm: Any, values: list[float]) -> np.ndarray:
     return np.asarray(comm.allreduce(np.asarray(values, dtype=np.float64), op='sum'))
 
 
+def _averages_gradients(optimizer: Any) -> bool:
+    """Whether ``optimizer`` is already a DistributedOptimizer (or acts as one)."""
+    try:
+        from zerograd.distributed import DistributedOptimizer
+    except ImportError:  # no distributed module: only a stand-in can say so
+        DistributedOptimizer = ()
+    return isinstance(optimizer, DistributedOptimizer) or \
+        bool(getattr(optimizer, 'averages_gradients', False))
+
+
 def _create_lazy_parameters(model: Any, loader: Any) -> None:
     """One forward (no graph, test mode: no dropout draw) on the loader's first examples,
     so that lazy layers create their parameters before they are broadcast."""
@@ -474,7 +484,7 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
                              'give every process an equal shard (scatter_dataset)')
         _create_lazy_parameters(model, train_loader)
         scale = parallel.size
-        if not getattr(optimizer, 'averages_gradients', False):  # not wrapped already
+        if not _averages_gradients(optimizer):  # not wrapped already
             stepper = parallel.wrap(optimizer)
     start_epoch, partial = run.start(resume)
     if parallel is not None:
