@@ -155,7 +155,8 @@ def _extras() -> dict[str, list[str]]:
 
 # What each extra's distribution is imported as.
 IMPORT_NAMES = {'matplotlib': 'matplotlib', 'Pillow': 'PIL', 'tqdm': 'tqdm',
-                'cupy-cuda12x': 'cupy', 'onnx': 'onnx'}
+                'cupy-cuda12x': 'cupy', 'onnx': 'onnx',
+                'mpich': 'mpi4py'}  # MPICH is the MPI library that mpi4py loads
 
 
 def test_every_extra_installs_something_the_code_imports():
