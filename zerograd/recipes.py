@@ -307,7 +307,7 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> 
         # Each process trains on its shard; the batch size is per process (ChainerMN's
         # rule): the gradient averaged over the processes is that of the global batch.
         train_shard = scatter_dataset(train_set, comm)
-        test_shard = scatter_dataset(test_set, comm)
+        test_shard = scatter_dataset(test_set, comm, equal_length=False)  # exact figures
         if not options.quiet:
             log(f'data-parallel on {comm.size} processes, batch {options.batch_size} per '
                 f'process ({options.batch_size * comm.size} global), {len(train_shard):,} '
