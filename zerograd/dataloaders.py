@@ -159,9 +159,11 @@ class DataLoader:
     def _load(self, batch_index: np.ndarray) -> tuple[Any, Any]:
         """The batch ``(x, t)`` for these dataset indices, on the chosen device."""
         dataset = self.dataset
-        if isinstance(dataset, Dataset) and type(dataset).__getitem__ is Dataset.__getitem__:
+        if isinstance(dataset, Dataset) and (type(dataset).__getitem__ is Dataset.__getitem__
+                                             or getattr(dataset, 'indexes_batches', False)):
             # Fast path: Dataset indexes a whole index array at once (directly, without a
-            # Python loop, when it has no transforms); the result equals the loop below.
+            # Python loop, when it has no transforms), as does a dataset that says so
+            # (distributed.SubDataset); the result equals the loop below.
             x, t = dataset[batch_index]
         else:
             batch = [dataset[int(i)] for i in batch_index]

@@ -518,6 +518,8 @@ class SubDataset(Dataset):
         self.indices = np.asarray(indices, dtype=np.intp)
         self.train = getattr(parent, 'train', True)
         self.transform = self.target_transform = None
+        # DataLoader may ask for whole batches: a Dataset parent indexes them at once.
+        self.indexes_batches = isinstance(parent, Dataset)
 
     def __len__(self) -> int:
         return len(self.indices)
