@@ -9,31 +9,26 @@ import os
 import numpy as np
 
 from zerograd import DataLoader, optimizers, training
-from zerograd.datasets import Dataset, Spiral
+from zerograd.datasets import Spiral
+from zerograd.distributed import SubDataset
 from zerograd.models import MLP
 
 from distributed_helpers import COMM, same_on_every_rank, two_ranks
 
 
-class _Arrays(Dataset):
-    def __init__(self, data, label):
-        self._arrays = (data, label)
-        super().__init__()
-
-    def prepare(self):
-        self.data, self.label = self._arrays
+SPIRAL = Spiral(train=True)
 
 
 def _data(n=240):
-    spiral = Spiral(train=True)
-    return spiral.data[:n], spiral.label[:n]
+    return SPIRAL.data[:n], SPIRAL.label[:n]
 
 
 def _shard(x, t, batch, rank, size):
-    """Blocks rank, rank + size, ... of ``batch`` rows: one process's batch i of
-    ``batch * size`` rows is the blocks i of every rank, in rank order."""
-    keep = (np.arange(len(x)) // batch) % size == rank
-    return _Arrays(x[keep], t[keep])
+    """Blocks rank, rank + size, ... of ``batch`` rows, as a view of the data set (what
+    ``scatter_dataset`` gives): one process's batch i of ``batch * size`` rows is the
+    blocks i of every rank, in rank order."""
+    keep = np.flatnonzero((np.arange(len(x)) // batch) % size == rank)
+    return SubDataset(SPIRAL, keep)
 
 
 def _model(x, seed):
@@ -49,7 +44,8 @@ def _fit(model, x, t, epochs, comm=None, out=None, resume=False):
     return training.fit(
         model, optimizers.MomentumSGD(0.1).setup(model),
         DataLoader(_shard(x, t, batch, rank, size), batch, shuffle=False), epochs,
-        test_loader=DataLoader(_Arrays(x[rank::size], t[rank::size]), 30, shuffle=False),
+        test_loader=DataLoader(SubDataset(SPIRAL, np.arange(rank, len(x), size)), 30,
+                               shuffle=False),
         comm=comm, out=out, resume=resume, quiet=True)
 
 
