@@ -16,7 +16,7 @@ import numpy as np
 
 import zerograd.functions as F
 from zerograd import cuda, utils
-from zerograd.core import Parameter, Variable
+from zerograd.core import Config, Parameter, Variable
 from zerograd.functions_conv import _pair, _window_args
 
 
@@ -31,7 +31,14 @@ def _weak(obj: Any) -> Any:
 
 class Layer:
     """Base class of layers and models: subclasses assign Parameters and Layers as
-    attributes in ``__init__`` and write ``forward``."""
+    attributes in ``__init__`` and write ``forward``.
+
+    ``training`` is this layer's own mode (``train()``/``eval()`` set it, for the layer and
+    its sublayers); a layer that acts differently in training (dropout, batch norm) asks
+    ``in_training()``, which is also False under the global ``test_mode()``.
+    """
+
+    training: bool = True  # a class default: a subclass that skips __init__ still has it
 
     def __init__(self) -> None:
         self._params: list[str] = []
@@ -57,6 +64,28 @@ class Layer:
 
     def forward(self, *inputs: Any) -> Any:
         raise NotImplementedError(f'{type(self).__name__}.forward is not written')
+
+    def train(self, mode: bool = True) -> Layer:
+        """Put this layer and its sublayers in training mode (``mode=False``: test mode);
+        returns the layer, as PyTorch's does."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f'{type(self).__name__}.train: mode must be a bool, got '
+                            f'{type(mode).__name__}')
+        self.__dict__['training'] = bool(mode)
+        for name in self._params:
+            obj = self.__dict__[name]
+            if isinstance(obj, Layer):
+                obj.train(mode)
+        return self
+
+    def eval(self) -> Layer:
+        """Put this layer and its sublayers in test mode (``train(False)``)."""
+        return self.train(False)
+
+    def in_training(self) -> bool:
+        """True when this layer should act as in training: its own mode is training and
+        the global ``Config.train`` is on (``test_mode()`` turns it off for all)."""
+        return self.training and bool(Config.train)
 
     def params(self) -> Iterator[Parameter]:
         """Every Parameter of this layer and its sublayers, in registration order."""
