@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import cuda, utils
+from zerograd import cuda, initializers, utils
 from zerograd.core import Config, Parameter, Variable
 from zerograd.functions_conv import _pair, _window_args
 
@@ -518,33 +518,76 @@ def _follow(param: Parameter | None, lead: Parameter) -> None:
             param.to_gpu()
 
 
+def _bias(owner: str, out_size: int, nobias: bool, dtype: np.dtype,
+          bias_initializer: Any) -> Parameter | None:
+    """A layer's bias b (out_size,): None with ``nobias``; zeros (the book's) without a
+    ``bias_initializer``; else not created yet, drawn right after W by ``_draw_W``."""
+    if nobias:
+        if bias_initializer is not None:
+            raise ValueError(f'{owner}: bias_initializer given with nobias=True')
+        return None
+    if bias_initializer is None:
+        return Parameter(np.zeros(out_size, dtype=dtype), name='b')
+    return Parameter(None, name='b')
+
+
+def _draw_W(layer: Layer, W_shape: tuple[int, ...], b_size: int, fan_in: int, fan_out: int,
+            xp: Any) -> None:
+    """Draw a layer's W, and its b (b_size,) when a bias_initializer waits for it (after
+    W: one fixed order of draws), with the layer's initializers and fans."""
+    W = layer.initializer(W_shape, layer.dtype, xp, fan_in=fan_in, fan_out=fan_out)
+    if layer.b is not None and layer.b.data is None:
+        # Set only once both are drawn: a bias initializer that fails leaves neither.
+        layer.b.data = layer.bias_initializer((b_size,), layer.dtype, xp, fan_in=fan_in,
+                                              fan_out=fan_out)
+    layer.W.data = W
+
+
 class Linear(Layer):
     """y = x W + b. x: (N, in) -> (N, out).
 
     W (in, out) is created on the first call when ``in_size`` is None, drawn as the book
     does: ``randn(in, out) * sqrt(1 / in)`` from NumPy's global generator; b is zeros.
+    ``initializer`` draws W instead and ``bias_initializer`` b, both with fan_in = in and
+    fan_out = out, when W is created: an ``initializers.Initializer``, a name
+    (``'he_normal'``) or a callable ``f(shape) -> array``. With a bias_initializer and no
+    ``in_size``, b too waits for the first call.
+
+    >>> import numpy as np
+    >>> from zerograd import initializers
+    >>> layer = Linear(3, in_size=2, initializer=initializers.Constant(0.5),
+    ...                bias_initializer='ones')
+    >>> layer.W.data, layer.b.data
+    (array([[0.5, 0.5, 0.5],
+           [0.5, 0.5, 0.5]], dtype=float32), array([1., 1., 1.], dtype=float32))
     """
 
     def __init__(self, out_size: int, nobias: bool = False, dtype: Any = np.float32,
-                 in_size: int | None = None) -> None:
+                 in_size: int | None = None, initializer: Any = None,
+                 bias_initializer: Any = None) -> None:
         super().__init__()
         self.in_size = _check_size('Linear', 'in_size', in_size, optional=True)
         self.out_size = _check_size('Linear', 'out_size', out_size)
         self.dtype = np.dtype(dtype)
+        # The book's default, randn * sqrt(1 / in), is LeCunNormal's draws bit for bit.
+        self.initializer = initializers.get(
+            initializers.LeCunNormal() if initializer is None else initializer,
+            'Linear', 'initializer')
+        self.bias_initializer = None if bias_initializer is None else initializers.get(
+            bias_initializer, 'Linear', 'bias_initializer')
         self.W = Parameter(None, name='W')
+        self.b = _bias('Linear', self.out_size, nobias, self.dtype, self.bias_initializer)
         if in_size is not None:
             self._init_W()
-        self.b = None if nobias else Parameter(np.zeros(out_size, dtype=self.dtype), name='b')
 
     def _init_W(self, xp: Any = np) -> None:
         I, O = self.in_size, self.out_size
-        # The scale in the weights' dtype: a float64 scale would make W float64 on NumPy 2.
-        scale = self.dtype.type(np.sqrt(1 / I))
-        self.W.data = xp.random.randn(I, O).astype(self.dtype) * scale
+        _draw_W(self, (I, O), O, I, O, xp)
 
     def param_specs(self) -> dict[str, ParamSpec]:
         in_size = 'in_size' if self.in_size is None else self.in_size
-        return {'W': ParamSpec((in_size, self.out_size), self.dtype)}
+        return {'W': ParamSpec((in_size, self.out_size), self.dtype),
+                'b': ParamSpec((self.out_size,), self.dtype)}
 
     def forward(self, x: Any) -> Variable:
         if not isinstance(x, Variable) and not cuda._is_cupy_array(x) \
@@ -606,13 +649,21 @@ class BatchNorm(Layer):
 
 class EmbedID(Layer):
     """Rows of W (in_size, out_size) picked by integer ids: x (...) -> (..., out_size).
-    W is drawn from NumPy's global generator, ``randn(in_size, out_size)``, as float32."""
+    W is drawn from NumPy's global generator, ``randn(in_size, out_size)``, as float32;
+    ``initializer`` (an ``initializers.Initializer``, a name or a callable
+    ``f(shape) -> array``) draws it instead, with fan_in = in_size and fan_out = out_size:
+    EmbedID is a Linear applied to one-hot rows."""
 
-    def __init__(self, in_size: int, out_size: int) -> None:
+    def __init__(self, in_size: int, out_size: int, initializer: Any = None) -> None:
         super().__init__()
-        _check_size('EmbedID', 'in_size', in_size)
-        _check_size('EmbedID', 'out_size', out_size)
-        self.W = Parameter(np.random.randn(in_size, out_size).astype(np.float32), name='W')
+        in_size = _check_size('EmbedID', 'in_size', in_size)
+        out_size = _check_size('EmbedID', 'out_size', out_size)
+        # The book's randn(in_size, out_size) is Normal(0, 1)'s draws bit for bit.
+        self.initializer = initializers.get(
+            initializers.Normal() if initializer is None else initializer,
+            'EmbedID', 'initializer')
+        self.W = Parameter(self.initializer((in_size, out_size), np.float32, np,
+                                            fan_in=in_size, fan_out=out_size), name='W')
 
     def forward(self, x: Any) -> Variable:
         return F.embed_id(x, self.W)
@@ -630,7 +681,8 @@ class _ConvBase(Layer):
     def __init__(self, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, pad: int | tuple[int, int] = 0,
                  nobias: bool = False, dtype: Any = np.float32,
-                 in_channels: int | None = None) -> None:
+                 in_channels: int | None = None, initializer: Any = None,
+                 bias_initializer: Any = None) -> None:
         super().__init__()
         owner = type(self).__name__
         # Checked at construction, not at the first call, and by the conv functions' own
@@ -643,11 +695,17 @@ class _ConvBase(Layer):
         self.stride = stride
         self.pad = pad
         self.dtype = np.dtype(dtype)
+        # The book's default, randn * sqrt(1 / (C KH KW)), is LeCunNormal's draws bit for
+        # bit with fan_in = C KH KW.
+        self.initializer = initializers.get(
+            initializers.LeCunNormal() if initializer is None else initializer,
+            owner, 'initializer')
+        self.bias_initializer = None if bias_initializer is None else initializers.get(
+            bias_initializer, owner, 'bias_initializer')
         self.W = Parameter(None, name='W')
+        self.b = _bias(owner, self.out_channels, nobias, self.dtype, self.bias_initializer)
         if in_channels is not None:
             self._init_W()
-        self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=self.dtype),
-                                               name='b')
 
     def _W_shape(self, C: int, OC: int, KH: int, KW: int) -> tuple[int, int, int, int]:
         raise NotImplementedError
@@ -659,15 +717,15 @@ class _ConvBase(Layer):
     def param_specs(self) -> dict[str, ParamSpec]:
         C = 'in_channels' if self.in_channels is None else self.in_channels
         KH, KW = _pair(type(self).__name__, 'kernel_size', self.kernel_size)
-        return {'W': ParamSpec(self._W_shape(C, self.out_channels, KH, KW), self.dtype)}
+        return {'W': ParamSpec(self._W_shape(C, self.out_channels, KH, KW), self.dtype),
+                'b': ParamSpec((self.out_channels,), self.dtype)}
 
     def _init_W(self, xp: Any = np) -> None:
         C, OC = self.in_channels, self.out_channels
         KH, KW = _pair(type(self).__name__, 'kernel_size', self.kernel_size)
-        # The book's draw (randn, then cast, then scale), with the scale in the weights'
-        # dtype: a float64 scale would make W float64 on NumPy 2.
-        scale = self.dtype.type(np.sqrt(1 / (C * KH * KW)))
-        self.W.data = xp.random.randn(*self._W_shape(C, OC, KH, KW)).astype(self.dtype) * scale
+        # The same fans for both layouts: Deconv2d's input side is C too (see
+        # initializers' table; PyTorch's ConvTranspose2d would take OC KH KW).
+        _draw_W(self, self._W_shape(C, OC, KH, KW), OC, C * KH * KW, OC * KH * KW, xp)
 
     def _check_input(self, x: Any) -> None:
         owner = type(self).__name__
