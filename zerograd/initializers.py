@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import numpy as np
 
 from zerograd import cuda
 
 Shape = tuple[int, ...]
+"""A weight's shape."""
 
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -430,6 +431,10 @@ NAMES: dict[str, Callable[[], Initializer]] = {
 """The names a layer takes for an initializer, each made with its defaults."""
 
 
+InitializerLike = Union[Initializer, str, Callable[[Shape], Any]]
+"""What a layer's ``initializer=`` and ``bias_initializer=`` take (see ``get``)."""
+
+
 class _FromCallable(Initializer):
     """A plain callable ``f(shape) -> array`` as an Initializer: its result is checked
     for the shape, cast to the dtype and put on ``xp``."""
@@ -458,7 +463,8 @@ class _FromCallable(Initializer):
         return repr(self.function)
 
 
-def get(initializer: Any, owner: str = 'get', name: str = 'initializer') -> Initializer:
+def get(initializer: InitializerLike, owner: str = 'get',
+        name: str = 'initializer') -> Initializer:
     """The Initializer a layer uses for ``initializer``: an Initializer as is; a name of
     ``NAMES`` made with its defaults; a plain callable ``f(shape) -> array`` wrapped.
     TypeError for anything else (a bare number included: use ``Constant(value)``),

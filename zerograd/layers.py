@@ -519,7 +519,7 @@ def _follow(param: Parameter | None, lead: Parameter) -> None:
 
 
 def _bias(owner: str, out_size: int, nobias: bool, dtype: np.dtype,
-          bias_initializer: Any) -> Parameter | None:
+          bias_initializer: initializers.Initializer | None) -> Parameter | None:
     """A layer's bias b (out_size,): None with ``nobias``; zeros (the book's) without a
     ``bias_initializer``; else not created yet, drawn right after W by ``_draw_W``."""
     if nobias:
@@ -563,8 +563,9 @@ class Linear(Layer):
     """
 
     def __init__(self, out_size: int, nobias: bool = False, dtype: Any = np.float32,
-                 in_size: int | None = None, initializer: Any = None,
-                 bias_initializer: Any = None) -> None:
+                 in_size: int | None = None,
+                 initializer: initializers.InitializerLike | None = None,
+                 bias_initializer: initializers.InitializerLike | None = None) -> None:
         super().__init__()
         self.in_size = _check_size('Linear', 'in_size', in_size, optional=True)
         self.out_size = _check_size('Linear', 'out_size', out_size)
@@ -654,7 +655,8 @@ class EmbedID(Layer):
     ``f(shape) -> array``) draws it instead, with fan_in = in_size and fan_out = out_size:
     EmbedID is a Linear applied to one-hot rows."""
 
-    def __init__(self, in_size: int, out_size: int, initializer: Any = None) -> None:
+    def __init__(self, in_size: int, out_size: int,
+                 initializer: initializers.InitializerLike | None = None) -> None:
         super().__init__()
         in_size = _check_size('EmbedID', 'in_size', in_size)
         out_size = _check_size('EmbedID', 'out_size', out_size)
@@ -681,8 +683,9 @@ class _ConvBase(Layer):
     def __init__(self, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, pad: int | tuple[int, int] = 0,
                  nobias: bool = False, dtype: Any = np.float32,
-                 in_channels: int | None = None, initializer: Any = None,
-                 bias_initializer: Any = None) -> None:
+                 in_channels: int | None = None,
+                 initializer: initializers.InitializerLike | None = None,
+                 bias_initializer: initializers.InitializerLike | None = None) -> None:
         super().__init__()
         owner = type(self).__name__
         # Checked at construction, not at the first call, and by the conv functions' own
