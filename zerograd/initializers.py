@@ -278,7 +278,8 @@ def _scaled_normal(xp: Any, shape: Shape, dtype: np.dtype, std: float,
 
 
 class Uniform(Initializer):
-    """Uniform draws in [low, high); the defaults (0, 1) are PyTorch's ``uniform_``'s.
+    """Uniform draws between low and high (drawn in float64 in [low, high), then cast:
+    float32 may round one to high); the defaults (0, 1) are PyTorch's ``uniform_``'s.
     ValueError unless low < high."""
 
     def __init__(self, low: float = 0.0, high: float = 1.0) -> None:
