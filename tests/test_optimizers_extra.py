@@ -11,8 +11,6 @@ from zerograd.layers import Layer, Linear
 from zerograd.optimizers import (SGD, AdaDelta, Adam, AdamW, MomentumSGD, Optimizer,
                                  RMSprop)
 
-torch = pytest.importorskip('torch')
-
 STEPS = 50
 
 
@@ -40,7 +38,7 @@ def zerograd_step(layer, optimizer, x, y):
     optimizer.step()
 
 
-def torch_step(tensors, optimizer, x, y):
+def torch_step(torch, tensors, optimizer, x, y):
     W, b = tensors
     optimizer.zero_grad()
     r = torch.from_numpy(x) @ W + b - torch.from_numpy(y)
@@ -49,45 +47,47 @@ def torch_step(tensors, optimizer, x, y):
     optimizer.step()
 
 
-# (id, our optimizer, torch's with the same hyper-parameters)
+# (id, our optimizer, torch's with the same hyper-parameters: (torch, params) -> optimizer)
 CASES = [
-    ('AdamW-defaults', lambda: AdamW(), lambda ps: torch.optim.AdamW(ps)),
+    ('AdamW-defaults', lambda: AdamW(), lambda torch, ps: torch.optim.AdamW(ps)),
     ('AdamW-lr-betas', lambda: AdamW(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
-     lambda ps: torch.optim.AdamW(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+     lambda torch, ps: torch.optim.AdamW(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6,
+                                         weight_decay=0.1)),
     ('AdamW-book-names', lambda: AdamW(alpha=0.05, beta1=0.7, beta2=0.9, weight_decay=0.5),
-     lambda ps: torch.optim.AdamW(ps, lr=0.05, betas=(0.7, 0.9), weight_decay=0.5)),
+     lambda torch, ps: torch.optim.AdamW(ps, lr=0.05, betas=(0.7, 0.9), weight_decay=0.5)),
     ('AdamW-no-decay-is-torch-Adam', lambda: AdamW(lr=0.03, weight_decay=0),
-     lambda ps: torch.optim.Adam(ps, lr=0.03)),
-    ('RMSprop-defaults', lambda: RMSprop(), lambda ps: torch.optim.RMSprop(ps)),
+     lambda torch, ps: torch.optim.Adam(ps, lr=0.03)),
+    ('RMSprop-defaults', lambda: RMSprop(), lambda torch, ps: torch.optim.RMSprop(ps)),
     ('RMSprop-weight-decay', lambda: RMSprop(lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.1),
-     lambda ps: torch.optim.RMSprop(ps, lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.1)),
+     lambda torch, ps: torch.optim.RMSprop(ps, lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.1)),
     ('RMSprop-momentum', lambda: RMSprop(lr=0.002, momentum=0.9),
-     lambda ps: torch.optim.RMSprop(ps, lr=0.002, momentum=0.9)),
+     lambda torch, ps: torch.optim.RMSprop(ps, lr=0.002, momentum=0.9)),
     ('RMSprop-centered', lambda: RMSprop(lr=0.003, centered=True),
-     lambda ps: torch.optim.RMSprop(ps, lr=0.003, centered=True)),
+     lambda torch, ps: torch.optim.RMSprop(ps, lr=0.003, centered=True)),
     ('RMSprop-centered-momentum-decay',
      lambda: RMSprop(lr=0.002, alpha=0.95, momentum=0.5, centered=True, weight_decay=0.01),
-     lambda ps: torch.optim.RMSprop(ps, lr=0.002, alpha=0.95, momentum=0.5, centered=True,
-                                    weight_decay=0.01)),
+     lambda torch, ps: torch.optim.RMSprop(ps, lr=0.002, alpha=0.95, momentum=0.5,
+                                           centered=True, weight_decay=0.01)),
     ('MomentumSGD-nesterov', lambda: MomentumSGD(lr=0.02, momentum=0.9, nesterov=True),
-     lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9, nesterov=True)),
+     lambda torch, ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9, nesterov=True)),
     ('MomentumSGD-plain', lambda: MomentumSGD(lr=0.02, momentum=0.9),
-     lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9)),
+     lambda torch, ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9)),
 ]
 IDS = [case[0] for case in CASES]
 
 
 @pytest.mark.parametrize('name, ours, theirs', CASES, ids=IDS)
 def test_matches_torch_step_for_step(name, ours, theirs):
+    torch = pytest.importorskip('torch')
     layer, x, y = make_problem()
     tensors = [torch.tensor(layer.W.data.copy(), requires_grad=True),
                torch.tensor(layer.b.data.copy(), requires_grad=True)]
     optimizer = ours().setup(layer)
-    torch_optimizer = theirs(tensors)
+    torch_optimizer = theirs(torch, tensors)
     start = layer.W.data.copy()
     for step in range(STEPS):
         zerograd_step(layer, optimizer, x, y)
-        torch_step(tensors, torch_optimizer, x, y)
+        torch_step(torch, tensors, torch_optimizer, x, y)
         for param, tensor in zip((layer.W, layer.b), tensors):
             # The same formulas in the same order: equal to rounding (the issue asks 1e-6).
             np.testing.assert_allclose(param.data, tensor.detach().numpy(), rtol=1e-12,

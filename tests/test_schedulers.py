@@ -482,3 +482,15 @@ def test_module_is_exported():
     import zerograd
     assert zerograd.schedulers is schedulers
     assert repr(StepLR(SGD(lr=0.1), 3)) == 'StepLR(base_lr=0.1, last_epoch=0, lr=0.1)'
+
+
+def test_drives_a_distributed_optimizer_through_its_wrapper():
+    from zerograd import distributed
+    inner = MomentumSGD(lr=0.1)
+    optimizer = distributed.DistributedOptimizer(inner, distributed.create_communicator())
+    optimizer.setup(Linear(2, in_size=3))
+    scheduler = StepLR(optimizer, 1, gamma=0.5)
+    scheduler.step()
+    assert inner.lr == 0.05 and scheduler.get_last_lr() == [0.05]
+    scheduler.on_train_begin(inner.target, optimizer)  # the wrapper or the wrapped: one
+    scheduler.on_train_begin(inner.target, inner)
