@@ -488,8 +488,8 @@ def test_extras_of_other_kinds_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize('name, value, match', [
-    ('alpha', np.inf, r'Adam: alpha must be a finite number > 0, got inf'),
-    ('alpha', np.nan, r'Adam: alpha must be a finite number > 0, got nan'),
+    ('alpha', np.inf, r'Adam: alpha must be a finite number >= 0, got inf'),
+    ('alpha', np.nan, r'Adam: alpha must be a finite number >= 0, got nan'),
     ('eps', -1.0, r'Adam: eps must be a finite number > 0, got -1.0'),
     ('beta2', np.nan, r'Adam: beta2 must be in \[0, 1\), got nan'),
 ])

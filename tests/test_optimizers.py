@@ -334,17 +334,16 @@ def test_add_hook_rejects_non_callables():
 
 # -- argument checks ---------------------------------------------------------------------
 @pytest.mark.parametrize('factory, match', [
-    (lambda: SGD(lr=0), r'SGD: lr must be a finite number > 0, got 0\.0'),
-    (lambda: SGD(lr=-0.1), r'SGD: lr must be .*got -0\.1'),
+    (lambda: SGD(lr=-0.1), r'SGD: lr must be a finite number >= 0, got -0\.1'),
     (lambda: SGD(lr=float('nan')), r'SGD: lr must be .*got nan'),
-    (lambda: MomentumSGD(lr=0), r'MomentumSGD: lr must be .*got 0\.0'),
+    (lambda: MomentumSGD(lr=-1e-3), r'MomentumSGD: lr must be .*got -0\.001'),
     (lambda: MomentumSGD(momentum=1.0), r'MomentumSGD: momentum must be in \[0, 1\), got 1\.0'),
     (lambda: MomentumSGD(momentum=-0.5), r'MomentumSGD: momentum must be in \[0, 1\), got -0\.5'),
     (lambda: AdaGrad(lr=-1), r'AdaGrad: lr must be .*got -1\.0'),
     (lambda: AdaGrad(eps=0), r'AdaGrad: eps must be a finite number > 0, got 0\.0'),
     (lambda: AdaDelta(rho=1), r'AdaDelta: rho must be in \[0, 1\), got 1\.0'),
     (lambda: AdaDelta(eps=-1e-6), r'AdaDelta: eps must be .*got -1e-06'),
-    (lambda: Adam(alpha=0), r'Adam: alpha must be a finite number > 0, got 0\.0'),
+    (lambda: Adam(alpha=-1), r'Adam: alpha must be a finite number >= 0, got -1\.0'),
     (lambda: Adam(beta1=1), r'Adam: beta1 must be in \[0, 1\), got 1\.0'),
     (lambda: Adam(beta2=1.5), r'Adam: beta2 must be in \[0, 1\), got 1\.5'),
     (lambda: Adam(eps=0), r'Adam: eps must be .*got 0\.0'),
@@ -561,7 +560,7 @@ def test_cupy_matches_numpy(cls, kwargs, ref):
 # A hyper-parameter set after construction is checked as the constructor checks it
 # -----------------------------------------------------------------------------
 BAD_HYPERPARAMS = [
-    (SGD, 'lr', float('nan')), (SGD, 'lr', 0.0), (SGD, 'lr', float('inf')), (SGD, 'lr', '0.1'),
+    (SGD, 'lr', float('nan')), (SGD, 'lr', -0.1), (SGD, 'lr', float('inf')), (SGD, 'lr', '0.1'),
     (MomentumSGD, 'lr', -1.0), (MomentumSGD, 'momentum', -1), (MomentumSGD, 'momentum', 1.0),
     (AdaGrad, 'eps', 0), (AdaGrad, 'lr', True), (AdaDelta, 'rho', float('nan')),
     (AdaDelta, 'eps', -1e-6), (Adam, 'alpha', float('nan')), (Adam, 'beta1', 1.0),
@@ -586,7 +585,7 @@ def test_hyperparameter_set_later_is_checked_like_in_the_constructor(cls, name, 
 def test_nan_learning_rate_set_later_never_reaches_the_weights():
     layer = Linear(2, in_size=3)
     optimizer = SGD(lr=0.1).setup(layer)
-    with pytest.raises(ValueError, match='SGD: lr must be a finite number > 0, got nan'):
+    with pytest.raises(ValueError, match='SGD: lr must be a finite number >= 0, got nan'):
         optimizer.lr = float('nan')
     loss = F.sum(layer(np.ones((1, 3), dtype=np.float32)))
     loss.backward()

@@ -29,6 +29,7 @@ from zerograd import functions_conv  # noqa: E402,F401
 from zerograd import layers  # noqa: E402,F401
 from zerograd import models  # noqa: E402,F401
 from zerograd import optimizers  # noqa: E402,F401
+from zerograd import schedulers  # noqa: E402,F401
 from zerograd import checkpoints  # noqa: E402,F401
 from zerograd import datasets  # noqa: E402,F401
 from zerograd import dataloaders  # noqa: E402,F401

@@ -14,6 +14,12 @@
 >>> layer.W.dtype
 dtype('float32')
 
+The book's optimizers (SGD, MomentumSGD, AdaGrad, AdaDelta, Adam) and PyTorch's AdamW,
+RMSprop and Nesterov momentum (``MomentumSGD(nesterov=True)``), which follow
+``torch.optim`` step for step. PyTorch's names sit beside the book's: ``optimizer.step()``
+is ``update()``, ``optimizer.zero_grad()`` is ``model.cleargrads()``, ``Adam(lr=...)`` is
+``Adam(alpha=...)``. ``zerograd.schedulers`` changes the learning rate during training.
+
 Every update works on the raw arrays (``param.data``, ``param.grad.data``) in place: no
 graph is recorded, float32 parameters stay float32 (hyper-parameters are Python floats,
 which NumPy 2 never lets promote an array) and CuPy arrays are updated with CuPy.
@@ -72,6 +78,29 @@ def _unit_interval(who: str, name: str, value: Any) -> float:
     return value
 
 
+def _flag(who: str, name: str, value: Any) -> bool:
+    # Checkpoints store every hyper-parameter as a float64 number: 1.0 comes back for True.
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f'{who}: {name} must be True or False, got {value!r}')
+    raise TypeError(f'{who}: {name} must be True or False, got {value!r} '
+                    f'({type(value).__name__})')
+
+
+def _alias(who: str, book: str, book_value: Any, torch_name: str, torch_value: Any,
+           default: Any) -> Any:
+    """The value given under the book's name or PyTorch's (both at once is an error)."""
+    if book_value is not None and torch_value is not None:
+        raise TypeError(f'{who}: give {book} or {torch_name} (PyTorch\'s name for it), not '
+                        f'both (got {book}={book_value!r}, {torch_name}={torch_value!r})')
+    if torch_value is not None:
+        return torch_value
+    return default if book_value is None else book_value
+
+
 # =============================================================================
 # Optimizer
 # =============================================================================
@@ -90,7 +119,15 @@ class Optimizer:
     (``optimizer.lr = 0.1``, a checkpoint's values), goes through it, so a NaN or
     out-of-range value is refused with the same message either way. ``update()`` only
     reads them: the check costs nothing per step.
+
+    ``_lr_name`` names the hyper-parameter that is the learning rate (``'lr'``; Adam's is
+    ``'alpha'``; None for AdaDelta, which has none): the one ``zerograd.schedulers`` sets.
+    A learning rate may be 0 (no step), as a schedule may reach it.
+
+    PyTorch's names sit beside the book's: ``step()`` is ``update()`` and ``zero_grad()``
+    is ``target.cleargrads()``.
     """
+    _lr_name: str | None = 'lr'
     _state_attrs: dict[str, str] = {}
     _scalar_state: tuple[str, ...] = ()
     _non_negative_state: tuple[str, ...] = ()  # states that are sums of squares
@@ -149,6 +186,16 @@ class Optimizer:
         for param in params:
             if param.grad is not None:
                 self.update_one(param)
+
+    def step(self) -> None:
+        """PyTorch's name for ``update()``."""
+        self.update()
+
+    def zero_grad(self) -> None:
+        """PyTorch's name for clearing the gradients: ``target.cleargrads()`` (every
+        parameter of the target gets ``grad = None``)."""
+        self._check_setup('zero_grad')
+        self.target.cleargrads()
 
     def update_one(self, param: Parameter) -> None:
         """Change ``param.data`` in place from ``param.grad.data``."""
@@ -300,8 +347,8 @@ class Optimizer:
 # The optimizers
 # =============================================================================
 class SGD(Optimizer):
-    """Stochastic gradient descent: ``p -= lr * g``. lr > 0."""
-    _hyperparam_rules = {'lr': _positive}
+    """Stochastic gradient descent: ``p -= lr * g``. lr >= 0."""
+    _hyperparam_rules = {'lr': _non_negative}
 
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__()
@@ -312,34 +359,59 @@ class SGD(Optimizer):
 
 
 class MomentumSGD(Optimizer):
-    """SGD with momentum: ``v = momentum * v - lr * g; p += v``.
+    """SGD with momentum (the book's form)::
+
+        v  = momentum * v - lr * g
+        p += v                          (nesterov=False)
+        p += momentum * v - lr * g      (nesterov=True: the step looks ahead along v)
 
     v (the velocity, ``vs[id(param)]``) has the parameter's shape and dtype, zeros at
-    first. lr > 0, momentum in [0, 1).
+    first. lr >= 0, momentum in [0, 1).
+
+    PyTorch's ``SGD(momentum=m, nesterov=...)`` keeps ``buf = m * buf + g`` and steps
+    ``p -= lr * buf`` (or ``p -= lr * (g + m * buf)`` with Nesterov). At a constant lr,
+    ``v = -lr * buf``, so both give the same parameters step for step; when a schedule
+    changes lr, the book's v keeps the old lr's steps and PyTorch's buf does not.
+
+    ``hyperparams()`` names ``nesterov`` only when it is True: a checkpoint of the plain
+    form (including those written before Nesterov existed) loads into a plain
+    MomentumSGD, and one of the Nesterov form only into a Nesterov one.
     """
     _state_attrs = {'v': 'vs'}
-    _hyperparam_rules = {'lr': _positive, 'momentum': _unit_interval}
+    _hyperparam_rules = {'lr': _non_negative, 'momentum': _unit_interval, 'nesterov': _flag}
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False) -> None:
         super().__init__()
         self.lr = lr
         self.momentum = momentum
+        self.nesterov = nesterov
+
+    def hyperparams(self) -> dict[str, float]:
+        """``{'lr': ..., 'momentum': ...}``, with ``'nesterov': True`` when it is set."""
+        result = super().hyperparams()
+        if not self.nesterov:
+            del result['nesterov']
+        return result
 
     def update_one(self, param: Parameter) -> None:
         v = self._state('vs', param)
+        grad = param.grad.data
         v *= self.momentum
-        v -= self.lr * param.grad.data
-        param.data += v
+        v -= self.lr * grad
+        if self.nesterov:
+            param.data += self.momentum * v - self.lr * grad
+        else:
+            param.data += v
 
 
 class AdaGrad(Optimizer):
     """AdaGrad: ``h += g * g; p -= lr * g / (sqrt(h) + eps)``.
 
-    h (``hs[id(param)]``) has the parameter's shape, zeros at first. lr > 0, eps > 0.
+    h (``hs[id(param)]``) has the parameter's shape, zeros at first. lr >= 0, eps > 0.
     """
     _state_attrs = {'h': 'hs'}
     _non_negative_state = ('h',)
-    _hyperparam_rules = {'lr': _positive, 'eps': _positive}
+    _hyperparam_rules = {'lr': _non_negative, 'eps': _positive}
 
     def __init__(self, lr: float = 0.001, eps: float = 1e-8) -> None:
         super().__init__()
@@ -363,8 +435,9 @@ class AdaDelta(Optimizer):
         p   -= dx
 
     msg and msdx (``msg[id(param)]``, ``msdx[id(param)]``) have the parameter's shape, zeros
-    at first. rho in [0, 1), eps > 0.
+    at first. rho in [0, 1), eps > 0. No learning rate: a schedule cannot drive it.
     """
+    _lr_name = None
     _state_attrs = {'msg': 'msg', 'msdx': 'msdx'}
     _non_negative_state = ('msg', 'msdx')
     _hyperparam_rules = {'rho': _unit_interval, 'eps': _positive}
@@ -397,24 +470,45 @@ class Adam(Optimizer):
         p  -= lr * m / (sqrt(v) + eps)
 
     m and v (``ms[id(param)]``, ``vs[id(param)]``) have the parameter's shape, zeros at
-    first. alpha > 0, beta1 and beta2 in [0, 1), eps > 0.
+    first. alpha >= 0, beta1 and beta2 in [0, 1), eps > 0. Defaults: alpha = 0.001,
+    beta1 = 0.9, beta2 = 0.999, eps = 1e-8.
+
+    PyTorch's names are accepted in the constructor: ``Adam(lr=0.01)`` is
+    ``Adam(alpha=0.01)`` and ``betas=(b1, b2)`` is ``beta1=b1, beta2=b2`` (giving both
+    names of one value is a TypeError). The attributes keep the book's names and
+    meanings: ``alpha`` is the base learning rate (what a schedule changes), and ``lr``
+    is the book's read-only, bias-corrected step size of the current step (above), not
+    PyTorch's ``lr``. (PyTorch adds eps to ``sqrt(v / (1 - beta2**t))`` instead: the
+    two differ by about eps relative.)
     """
+    _lr_name = 'alpha'
     _state_attrs = {'m': 'ms', 'v': 'vs'}
     _non_negative_state = ('v',)
     _scalar_state = ('t',)
-    _hyperparam_rules = {'alpha': _positive, 'beta1': _unit_interval,
+    _hyperparam_rules = {'alpha': _non_negative, 'beta1': _unit_interval,
                          'beta2': _unit_interval, 'eps': _positive}
 
-    def __init__(self, alpha: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
+    def __init__(self, alpha: float | None = None, beta1: float | None = None,
+                 beta2: float | None = None, eps: float = 1e-8, *, lr: float | None = None,
+                 betas: tuple[float, float] | None = None) -> None:
         super().__init__()
+        who = type(self).__name__
         self.t = 0
-        self.alpha = alpha
-        self.beta1 = beta1
-        self.beta2 = beta2
+        self.alpha = _alias(who, 'alpha', alpha, 'lr', lr, 0.001)
+        if betas is not None:
+            if beta1 is not None or beta2 is not None:
+                raise TypeError(f'{who}: give beta1 and beta2 or betas (PyTorch\'s name for '
+                                f'them), not both (got beta1={beta1!r}, beta2={beta2!r}, '
+                                f'betas={betas!r})')
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise TypeError(f'{who}: betas must be a pair (beta1, beta2), got {betas!r}')
+            beta1, beta2 = betas
+        self.beta1 = 0.9 if beta1 is None else beta1
+        self.beta2 = 0.999 if beta2 is None else beta2
         self.eps = eps
 
     def update(self) -> None:
+        """``t += 1``, then update every parameter that has a gradient (see the class)."""
         self._check_setup('update')
         self.t += 1
         super().update()
@@ -429,8 +523,8 @@ class Adam(Optimizer):
 
     @lr.setter
     def lr(self, value: Any) -> None:
-        raise AttributeError(f'Adam: lr is derived from alpha, beta1, beta2 and t, not set; '
-                             f'set alpha instead (got lr = {value!r})')
+        raise AttributeError(f'{type(self).__name__}: lr is derived from alpha, beta1, beta2 '
+                             f'and t, not set; set alpha instead (got lr = {value!r})')
 
     def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
@@ -440,6 +534,124 @@ class Adam(Optimizer):
         m += (1 - self.beta1) * (grad - m)
         v += (1 - self.beta2) * (grad * grad - v)
         param.data -= self.lr * m / (xp.sqrt(v) + self.eps)
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay, PyTorch's formula. Once per ``update()``
+    ``t += 1``; then for each parameter::
+
+        p  *= 1 - alpha * weight_decay
+        m  += (1 - beta1) * (g - m)
+        v   = beta2 * v + (1 - beta2) * g * g
+        p  -= alpha / (1 - beta1 ** t) * m / (sqrt(v) / sqrt(1 - beta2 ** t) + eps)
+
+    The decay shrinks the weights directly instead of adding ``weight_decay * p`` to the
+    gradient (which Adam would rescale by 1/sqrt(v)). Defaults are PyTorch's:
+    alpha (``lr``) = 0.001, betas = (0.9, 0.999), eps = 1e-8, weight_decay = 0.01;
+    weight_decay >= 0. Names, state (``t``, ``m``, ``v``) and the read-only ``lr`` are
+    Adam's (see Adam); unlike Adam, eps is added where PyTorch adds it, so ``AdamW`` with
+    ``weight_decay=0`` is PyTorch's Adam exactly.
+    """
+    _hyperparam_rules = {**Adam._hyperparam_rules, 'weight_decay': _non_negative}
+
+    def __init__(self, alpha: float | None = None, beta1: float | None = None,
+                 beta2: float | None = None, eps: float = 1e-8, weight_decay: float = 1e-2, *,
+                 lr: float | None = None, betas: tuple[float, float] | None = None) -> None:
+        super().__init__(alpha, beta1, beta2, eps, lr=lr, betas=betas)
+        self.weight_decay = weight_decay
+
+    def update_one(self, param: Parameter) -> None:
+        xp = cuda.get_array_module(param.data)
+        m = self._state('ms', param)
+        v = self._state('vs', param)
+        grad = param.grad.data
+        t = self.t
+        # Python floats throughout: the arrays keep their dtype.
+        step_size = self.alpha / (1 - self.beta1 ** t)
+        bias_correction2_sqrt = math.sqrt(1 - self.beta2 ** t)
+        if self.weight_decay != 0:
+            param.data *= 1 - self.alpha * self.weight_decay
+        m += (1 - self.beta1) * (grad - m)
+        v *= self.beta2
+        v += (1 - self.beta2) * grad * grad
+        denom = xp.sqrt(v) / bias_correction2_sqrt
+        denom += self.eps
+        param.data -= step_size * m / denom
+
+
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's formula and hyper-parameters. For each parameter::
+
+        g   = g + weight_decay * p                  (when weight_decay != 0)
+        s   = alpha * s + (1 - alpha) * g * g        (square_avg)
+        avg = sqrt(s) + eps
+          centered: a = a + (1 - alpha) * (g - a)    (grad_avg)
+                    avg = sqrt(s - a * a) + eps
+        p  -= lr * g / avg                           (momentum = 0)
+          momentum > 0: b = momentum * b + g / avg   (momentum_buffer)
+                        p -= lr * b
+
+    alpha is the smoothing constant, as in PyTorch, not a learning rate (``lr`` is the
+    learning rate, the one a schedule changes). Defaults: lr = 0.01, alpha = 0.99,
+    eps = 1e-8, weight_decay = 0, momentum = 0, centered = False. lr >= 0, alpha and
+    momentum in [0, 1), eps > 0, weight_decay >= 0.
+
+    The state follows the settings: ``square_avg`` always, ``grad_avg`` when centered,
+    ``momentum_buffer`` when momentum > 0 (``square_avgs``, ``grad_avgs``,
+    ``momentum_buffers``, each ``{id(param): array}`` of the parameter's shape).
+    """
+    _non_negative_state = ('square_avg',)
+    _hyperparam_rules = {'lr': _non_negative, 'alpha': _unit_interval, 'eps': _positive,
+                         'weight_decay': _non_negative, 'momentum': _unit_interval,
+                         'centered': _flag}
+
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        # momentum and centered first: they decide which states exist (_state_attrs).
+        self.momentum = momentum
+        self.centered = centered
+        super().__init__()
+        self.square_avgs: dict[int, Any] = {}
+        self.grad_avgs: dict[int, Any] = {}
+        self.momentum_buffers: dict[int, Any] = {}
+        self.lr = lr
+        self.alpha = alpha
+        self.eps = eps
+        self.weight_decay = weight_decay
+
+    @property
+    def _state_attrs(self) -> dict[str, str]:  # type: ignore[override]
+        attrs = {'square_avg': 'square_avgs'}
+        if self.centered:
+            attrs['grad_avg'] = 'grad_avgs'
+        if self.momentum > 0:
+            attrs['momentum_buffer'] = 'momentum_buffers'
+        return attrs
+
+    def update_one(self, param: Parameter) -> None:
+        xp = cuda.get_array_module(param.data)
+        grad = param.grad.data
+        if self.weight_decay != 0:
+            grad = grad + self.weight_decay * param.data
+        alpha = self.alpha
+        square_avg = self._state('square_avgs', param)
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if self.centered:
+            grad_avg = self._state('grad_avgs', param)
+            grad_avg += (1 - alpha) * (grad - grad_avg)
+            avg = xp.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            avg = xp.sqrt(square_avg)
+        avg += self.eps
+        if self.momentum > 0:
+            buf = self._state('momentum_buffers', param)
+            buf *= self.momentum
+            buf += grad / avg
+            param.data -= self.lr * buf
+        else:
+            param.data -= self.lr * grad / avg
 
 
 # =============================================================================

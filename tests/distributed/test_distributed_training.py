@@ -178,7 +178,7 @@ def test_distributed_optimizer_delegates_hyperparameters_and_state(comm):
     assert optimizer.setup(model) is optimizer and inner.target is model
     optimizer.lr = 0.05
     assert inner.lr == 0.05 and optimizer.lr == 0.05
-    with pytest.raises(ValueError, match='lr must be a finite number > 0'):
+    with pytest.raises(ValueError, match='lr must be a finite number >= 0'):
         optimizer.lr = -1.0
     x, t = np.ones((2, 4), np.float32), np.array([0, 1])
     model.cleargrads()
