@@ -225,7 +225,8 @@ def test_gru_state_resets_and_mismatches_are_clear_errors():
         gru(np.ones((5, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r'GRU: x must be \(N, in_size\)'):
         gru(np.ones(3, dtype=np.float32))
-    with pytest.raises(ValueError, match=r'GRU: input has 7 features but x2r.W expects 3 \(x.shape=\(2, 7\)'):
+    with pytest.raises(ValueError, match=r'GRU: input has 7 features but x2r.W expects 3 '
+                                         r'\(x.shape=\(2, 7\)'):
         gru(np.ones((2, 7), dtype=np.float32))
     with pytest.raises(TypeError, match='GRU: hidden_size must be a positive int'):
         L.GRU(2.0)
@@ -602,3 +603,34 @@ def test_sequential_cnn_trains_on_a_tiny_batch_and_its_weights_round_trip(tmp_pa
     fresh.load_weights(str(tmp_path / 'cnn.npz'))
     fresh.eval()
     np.testing.assert_array_equal(fresh(x).data, want)
+
+
+def test_a_cnn_and_a_gru_of_the_new_layers_export_to_onnx_and_agree_with_onnxruntime():
+    ort = pytest.importorskip('onnxruntime')
+    from zerograd import onnx as zonnx
+
+    class Encoder(Model):
+        def __init__(self):
+            super().__init__()
+            self.gru = L.GRU(4)
+            self.norm = L.LayerNorm(4)
+
+        def forward(self, x):
+            self.gru.reset_state()
+            for t in range(x.shape[1]):
+                h = self.gru(x[:, t])
+            return self.norm(h)
+
+    np.random.seed(0)
+    model, x = cnn(np.float32)
+    encoder = Encoder()
+    xs = np.random.default_rng(11).standard_normal((2, 3, 5)).astype(np.float32)
+    encoder(xs)
+    for net, inputs in ((Sequential(model, L.Softmax()), x), (encoder, xs)):
+        proto = zonnx.export(net, inputs)
+        session = ort.InferenceSession(proto.SerializeToString(),
+                                       providers=['CPUExecutionProvider'])
+        got, = session.run(None, {session.get_inputs()[0].name: inputs})
+        with zerograd.test_mode():  # export runs in test mode: dropout off
+            want = net(inputs).data
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
