@@ -634,3 +634,34 @@ def test_a_cnn_and_a_gru_of_the_new_layers_export_to_onnx_and_agree_with_onnxrun
         with zerograd.test_mode():  # export runs in test mode: dropout off
             want = net(inputs).data
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_new_layers_on_the_strict_device_stand_in_give_the_cpus_values():
+    from zerograd import cuda
+    from zerograd.testing_strict import use_strict_device
+    rng = np.random.default_rng(12)
+    xs = rng.standard_normal((3, 2, 5)).astype(np.float32)
+    np.random.seed(0)
+    model, x = cnn(np.float32)
+    model.eval()
+    cpu_y = model(x).data
+    with use_strict_device() as xp:
+        model.to_gpu()
+        y = model(cuda.as_cupy(x))
+        F.sum(y).backward()
+        assert isinstance(y.data, xp.ndarray)
+        np.testing.assert_allclose(cuda.as_numpy(y.data), cpu_y, rtol=1e-5, atol=1e-6)
+        assert all(isinstance(p.grad.data, xp.ndarray) for p in model.params())
+        gru = L.GRU(4)  # lazy, fed device data without to_gpu(): all of it moves there
+        hs = [gru(cuda.as_cupy(xt)) for xt in xs]
+        F.sum(hs[-1]).backward()
+        assert all(isinstance(p.data, xp.ndarray) for p in gru.params())
+        weights = {key: cuda.as_numpy(p.data) for key, p in gru.named_params().items()}
+        device_hs = [cuda.as_numpy(h.data) for h in hs]
+    cpu_gru = L.GRU(4)
+    cpu_gru(xs[0])
+    for key, param in cpu_gru.named_params().items():
+        param.data = weights[key]
+    cpu_gru.reset_state()
+    for h, xt in zip(device_hs, xs):
+        np.testing.assert_allclose(h, cpu_gru(xt).data, rtol=1e-5, atol=1e-6)

@@ -958,7 +958,13 @@ class GRU(Layer):
     def forward(self, x: Any) -> Variable:
         _check_step('GRU', x, self.h)
         W = self.x2r.W.data
-        if W is not None and x.shape[1] != W.shape[0]:
+        if W is None:
+            # The lazy first call draws x2* on x's device; h2*, drawn on the CPU at
+            # construction, follow them there (as a lazy Linear's bias follows its W).
+            if cuda.get_array_module(x) is not np:
+                for layer in (self.h2r, self.h2z, self.h2n):
+                    layer.to_gpu()
+        elif x.shape[1] != W.shape[0]:
             raise ValueError(f'GRU: input has {x.shape[1]} features but x2r.W expects '
                              f'{W.shape[0]} (x.shape={x.shape}, x2r.W.shape={W.shape})')
         if self.h is None:
