@@ -252,6 +252,16 @@ def np_avg_pool(x, kernel_size, stride=1, pad=0):
     return np_windows(x, kernel_size, stride, pad).mean(axis=(2, 3))
 
 
+def np_layer_norm(x, gamma=None, beta=None, eps=1e-5, normalized_shape=None):
+    """Mean and biased variance over the trailing axes of gamma's (or the given) shape."""
+    shape = np.shape(gamma if gamma is not None else beta) if normalized_shape is None \
+        else tuple(np.atleast_1d(normalized_shape))
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    y = y if gamma is None else y * gamma
+    return y if beta is None else y + beta
+
+
 def _np_linear(x, W, b=None):
     y = x @ W
     return y if b is None else y + b
@@ -281,7 +291,7 @@ NP = types.SimpleNamespace(
     sigmoid_cross_entropy=np_sigmoid_cross_entropy,
     binary_cross_entropy=np_binary_cross_entropy,
     dropout=np_dropout, batch_norm=np_batch_norm, batch_nrom=np_batch_norm,
-    lstm_cell=np_lstm_cell,
+    layer_norm=np_layer_norm, lstm_cell=np_lstm_cell,
     conv2d=np_conv2d, conv2d_simple=np_conv2d, deconv2d=np_deconv2d,
     pooling=np_max_pool, pooling_simple=np_max_pool, average_pooling=np_avg_pool,
     im2col=np_im2col, col2im=np_col2im,
@@ -318,6 +328,12 @@ def _th_batch_norm(x, gamma, beta, mean=None, var=None, decay=0.9, eps=2e-5):
     var = torch.ones(C, dtype=x.dtype) if var is None else torch.as_tensor(var, dtype=x.dtype)
     return tF.batch_norm(x, mean, var, gamma, beta, training=bool(zerograd.Config.train),
                          momentum=1 - decay, eps=eps)
+
+
+def _th_layer_norm(x, gamma=None, beta=None, eps=1e-5, normalized_shape=None):
+    shape = tuple((gamma if gamma is not None else beta).shape) if normalized_shape is None \
+        else tuple(np.atleast_1d(normalized_shape))
+    return tF.layer_norm(x, shape, gamma, beta, eps)
 
 
 def _th_deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
@@ -386,7 +402,7 @@ def _th_namespace():
             x, _th_labels(t, x), reduction='sum') / len(x),
         binary_cross_entropy=lambda p, t: tF.binary_cross_entropy(
             p, _th_labels(t, p), reduction='sum') / len(p),
-        batch_norm=_th_batch_norm, batch_nrom=_th_batch_norm,
+        batch_norm=_th_batch_norm, batch_nrom=_th_batch_norm, layer_norm=_th_layer_norm,
         lstm_cell=_th_lstm_cell,
         conv2d=conv2d, conv2d_simple=conv2d, deconv2d=_th_deconv2d,
         pooling=max_pool, pooling_simple=max_pool,

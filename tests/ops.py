@@ -720,10 +720,11 @@ _device('softmax_cross_entropy_simple', 'softmax_cross_entropy_simple',
 
 
 # =============================================================================
-# normalization: dropout, batch_norm
+# normalization: dropout, batch_norm, layer_norm
 # =============================================================================
 op('dropout', 'normalization')
 op('batch_norm', 'normalization')
+op('layer_norm', 'normalization')
 
 
 def seeded_dropout(m, x, ratio=0.3):
@@ -753,6 +754,16 @@ case('batch_norm', 'batch_nrom train',
      kinds=G, float32_double=True)
 case('batch_norm', 'batch_norm test mode', batch_norm_test, [(4, 3), (3,), (3,)],
      broadcast=[(2, 3, 2, 2), (3,), (3,)], kinds=G, float32_double=True)
+
+# layer_norm over the last axis and over the last two; the broadcasting shapes normalise a
+# (2, 3, 4) x over its last axis with (4,) parameters; without parameters; with eps.
+case('layer_norm', 'layer_norm last axis', lambda m, x, g, b: m.layer_norm(x, g, b),
+     [(4, 5), (5,), (5,)], broadcast=[(2, 3, 4), (4,), (4,)], float32_double=True)
+case('layer_norm', 'layer_norm last two axes', lambda m, x, g, b: m.layer_norm(x, g, b),
+     [(2, 3, 4), (3, 4), (3, 4)], broadcast=[(3, 2, 5), (2, 5), (2, 5)])
+case('layer_norm', 'layer_norm without gamma and beta, eps 0.1',
+     lambda m, x: m.layer_norm(x, eps=0.1, normalized_shape=(3, 2)), [(4, 3, 2)],
+     broadcast=[(2, 2, 3, 2)])
 
 
 def _batch_norm_like_torch(m, x, gamma, beta):

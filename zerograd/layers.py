@@ -956,3 +956,342 @@ class LSTM(Layer):
         """x2g(x) + h2g(h), as one op when both are plain Linears with x2g's W made and
         a bias (else through the layers themselves)."""
         return _x_plus_h(x2g, h2g, x, self.h)
+
+
+# =============================================================================
+# The training kit's layers: GRU, LayerNorm, and functions as layers (Sequential)
+# =============================================================================
+def _gru_sum(x2g: Linear, h2g: Linear, x: Any, h: Variable) -> Variable:
+    """x2g(x) + h2g(h), both with their biases: ``F.linear_pair`` plus h2g's bias (two ops)
+    when both are plain Linears with weights and x2g has a bias, else through the layers."""
+    if (type(x2g) is Linear and type(h2g) is Linear and x2g.b is not None
+            and x2g.W.data is not None and h2g.W.data is not None):
+        y = F.linear_pair(x, x2g.W, x2g.b, h, h2g.W)
+        return y if h2g.b is None else y + h2g.b
+    return x2g(x) + h2g(h)
+
+
+class GRU(Layer):
+    """Gated recurrent unit, one time step per call: x (N, in_size) -> h (N, hidden_size),
+    with PyTorch's equations (``torch.nn.GRUCell``), so its weights carry over:
+
+    r = sigmoid(x2r(x) + h2r(h)), z = sigmoid(x2z(x) + h2z(h)),
+    n = tanh(x2n(x) + r h2n(h)), h' = (1 - z) n + z h.
+
+    On the first step after ``reset_state()`` h is zeros (PyTorch's default h0): each
+    h2g(h) is then its bias. ``h`` is kept between calls; cut the graph behind it with
+    ``loss.unchain_backward()`` for truncated backprop through time.
+
+    Sublayers, created in this order: ``x2r, x2z, x2n`` (Linear(hidden_size,
+    in_size=in_size), lazy when in_size is None) and ``h2r, h2z, h2n`` (Linear(hidden_size,
+    in_size=hidden_size), drawn at construction, as LSTM's h2*). Each has a bias, as
+    PyTorch's b_i* and b_h*. From ``torch.nn.GRUCell``, whose weight_ih (3 H, in) stacks
+    the gates r, z, n: ``x2r.W = weight_ih[:H].T``, ``x2r.b = bias_ih[:H]``,
+    ``h2r.W = weight_hh[:H].T``, ``h2r.b = bias_hh[:H]``, and so on for z and n.
+
+    >>> import numpy as np
+    >>> gru = GRU(4, in_size=3)
+    >>> gru(np.ones((2, 3), dtype=np.float32)).shape, gru.h2n.W.shape
+    ((2, 4), (4, 4))
+    """
+
+    def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
+        super().__init__()
+        H = _check_size('GRU', 'hidden_size', hidden_size)
+        I = _check_size('GRU', 'in_size', in_size, optional=True)
+        self.hidden_size = H
+        self.x2r = Linear(H, in_size=I)
+        self.x2z = Linear(H, in_size=I)
+        self.x2n = Linear(H, in_size=I)
+        self.h2r = Linear(H, in_size=H)
+        self.h2z = Linear(H, in_size=H)
+        self.h2n = Linear(H, in_size=H)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Forget the hidden state: the next call starts a new sequence (from zeros)."""
+        self.h: Variable | None = None
+
+    def extra_repr(self) -> str:
+        """'hidden_size=H, in_size=I' (in_size None until a lazy layer's first call)."""
+        return f'hidden_size={self.hidden_size}, in_size={self.x2r.in_size}'
+
+    def forward(self, x: Any) -> Variable:
+        _check_step('GRU', x, self.h)
+        W = self.x2r.W.data
+        if W is None:
+            # The lazy first call draws x2* on x's device; h2*, drawn on the CPU at
+            # construction, follow them there (as a lazy Linear's bias follows its W).
+            if cuda.get_array_module(x) is not np:
+                for layer in (self.h2r, self.h2z, self.h2n):
+                    layer.to_gpu()
+        elif x.shape[1] != W.shape[0]:
+            raise ValueError(f'GRU: input has {x.shape[1]} features but x2r.W expects '
+                             f'{W.shape[0]} (x.shape={x.shape}, x2r.W.shape={W.shape})')
+        if self.h is None:
+            # h = 0: h2g(h) is h2g's bias exactly (0 W + b), and z h vanishes. x2r runs
+            # first, so lazy weights are drawn in the order r, z, n.
+            r = F.sigmoid(_plus_bias(self.x2r(x), self.h2r))
+            z = F.sigmoid(_plus_bias(self.x2z(x), self.h2z))
+            hn = self.h2n.b
+            n = F.tanh(self.x2n(x) if hn is None else self.x2n(x) + r * hn)
+            h_new = (1 - z) * n
+        else:
+            h = self.h
+            r = F.sigmoid(_gru_sum(self.x2r, self.h2r, x, h))
+            z = F.sigmoid(_gru_sum(self.x2z, self.h2z, x, h))
+            n = F.tanh(self.x2n(x) + r * self.h2n(h))
+            h_new = (1 - z) * n + z * h
+        self.h = h_new
+        return h_new
+
+
+def _plus_bias(y: Variable, h2g: Linear) -> Variable:
+    """y + h2g's bias (y when it has none): x2g(x) + h2g(0)."""
+    return y if h2g.b is None else y + h2g.b
+
+
+class LayerNorm(Layer):
+    """Layer normalisation over the last ``len(normalized_shape)`` axes of x
+    (``F.layer_norm``, PyTorch's ``torch.nn.LayerNorm``): x (..., *normalized_shape) ->
+    the same shape. ``gamma`` (ones) and ``beta`` (zeros), of shape normalized_shape and
+    ``dtype``, are PyTorch's weight and bias; ``elementwise_affine=False`` leaves them out.
+
+    >>> import numpy as np
+    >>> norm = LayerNorm(3)
+    >>> norm(np.array([[1., 2., 3.]], dtype=np.float32)).data.round(4)
+    array([[-1.2247,  0.    ,  1.2247]], dtype=float32)
+    """
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
+                 elementwise_affine: bool = True, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.normalized_shape = F.normalization._normalized_shape('LayerNorm',
+                                                                  normalized_shape)
+        if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.floating)):
+            raise TypeError(f'LayerNorm: eps must be a float, got {eps!r}')
+        if not eps >= 0:
+            raise ValueError(f'LayerNorm: eps must be >= 0, got {eps}')
+        if not isinstance(elementwise_affine, (bool, np.bool_)):
+            raise TypeError(f'LayerNorm: elementwise_affine must be a bool, got '
+                            f'{elementwise_affine!r}')
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.dtype = np.dtype(dtype)
+        if self.elementwise_affine:
+            self.gamma = Parameter(np.ones(self.normalized_shape, dtype=self.dtype),
+                                   name='gamma')
+            self.beta = Parameter(np.zeros(self.normalized_shape, dtype=self.dtype),
+                                  name='beta')
+        else:
+            self.gamma = self.beta = None
+
+    def extra_repr(self) -> str:
+        """PyTorch's: '(4,), eps=1e-05, elementwise_affine=True'."""
+        return (f'{self.normalized_shape}, eps={self.eps}, '
+                f'elementwise_affine={self.elementwise_affine}')
+
+    def forward(self, x: Any) -> Variable:
+        if not hasattr(x, 'ndim'):
+            raise TypeError(f'LayerNorm: x must be an ndarray or a Variable, got '
+                            f'{type(x).__name__}')
+        k = len(self.normalized_shape)
+        if x.ndim < k or tuple(x.shape[x.ndim - k:]) != self.normalized_shape:
+            raise ValueError(f'LayerNorm: x must end with normalized_shape '
+                             f'{self.normalized_shape}, got shape {x.shape}')
+        return F.layer_norm(x, self.gamma, self.beta, self.eps, self.normalized_shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout (``F.dropout``) while the layer is in training: each element zeroed
+    with probability p, the rest scaled by 1 / (1 - p). The identity after ``eval()`` or
+    under ``test_mode()`` (``in_training()``). x: any shape, float (bool/int: float64).
+
+    >>> import numpy as np
+    >>> drop = Dropout(0.5).eval()
+    >>> drop(np.ones((1, 3), dtype=np.float32)).data
+    array([[1., 1., 1.]], dtype=float32)
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.floating)):
+            raise TypeError(f'Dropout: p must be a float in [0, 1), got {p!r}')
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f'Dropout: p must be in [0, 1), got {p}')
+        self.p = float(p)
+
+    def extra_repr(self) -> str:
+        """'p=0.5'."""
+        return f'p={self.p}'
+
+    def forward(self, x: Any) -> Variable:
+        if self.in_training():
+            return F.dropout(x, self.p)
+        from zerograd.core import test_mode  # F.dropout's own test-mode path: x unchanged
+        with test_mode():
+            return F.dropout(x, self.p)
+
+
+class _Pool2d(Layer):
+    """What MaxPool2d and AvgPool2d share: the window arguments, checked at construction,
+    and stride=None meaning kernel_size (PyTorch's default; the functions' default is the
+    book's stride=1)."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] |
+                 None = None, pad: int | tuple[int, int] = 0) -> None:
+        super().__init__()
+        stride = kernel_size if stride is None else stride
+        # Checked now, as the conv layers check theirs; kept as given (an int or a pair).
+        _window_args(type(self).__name__, kernel_size, stride, pad)
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+
+    def extra_repr(self) -> str:
+        """'kernel_size=2, stride=2, pad=0', each as given."""
+        return f'kernel_size={self.kernel_size}, stride={self.stride}, pad={self.pad}'
+
+    def _check_input(self, x: Any) -> None:
+        owner = type(self).__name__
+        if not hasattr(x, 'ndim'):
+            raise TypeError(f'{owner}: x must be an ndarray or a Variable, got '
+                            f'{type(x).__name__}')
+        if x.ndim != 4:
+            raise ValueError(f'{owner}: x must be 4-D (N, C, H, W), got shape {x.shape}')
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling as a layer (``F.pooling``): x (N, C, H, W) -> (N, C, OH, OW),
+    OH = (H + 2 PH - KH) // SH + 1. stride defaults to kernel_size, as in PyTorch;
+    pad < kernel_size; the padding never wins.
+
+    >>> import numpy as np
+    >>> MaxPool2d(2)(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)).data
+    array([[[[ 5.,  7.],
+             [13., 15.]]]], dtype=float32)
+    """
+
+    def forward(self, x: Any) -> Variable:
+        self._check_input(x)
+        return F.pooling(x, self.kernel_size, self.stride, self.pad)
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling as a layer (``F.average_pooling``): x (N, C, H, W) ->
+    (N, C, OH, OW), OH = (H + 2 PH - KH) // SH + 1. stride defaults to kernel_size, as in
+    PyTorch; zero padding counts in the average (PyTorch's count_include_pad=True).
+
+    >>> import numpy as np
+    >>> AvgPool2d(2)(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)).data
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]], dtype=float32)
+    """
+
+    def forward(self, x: Any) -> Variable:
+        self._check_input(x)
+        return F.average_pooling(x, self.kernel_size, self.stride, self.pad)
+
+
+class Flatten(Layer):
+    """Join the axes start_axis..end_axis (inclusive) into one, PyTorch's
+    ``torch.nn.Flatten(start_dim=1, end_dim=-1)``: by default (N, C, H, W) -> (N, C H W).
+
+    >>> import numpy as np
+    >>> Flatten()(np.zeros((2, 3, 4, 5))).shape
+    (2, 60)
+    """
+
+    def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
+        super().__init__()
+        for name, value in (('start_axis', start_axis), ('end_axis', end_axis)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise TypeError(f'Flatten: {name} must be an int, got {value!r}')
+        self.start_axis = int(start_axis)
+        self.end_axis = int(end_axis)
+
+    def extra_repr(self) -> str:
+        """'start_axis=1, end_axis=-1'."""
+        return f'start_axis={self.start_axis}, end_axis={self.end_axis}'
+
+    def forward(self, x: Any) -> Variable:
+        x = F.as_variable(x)
+        start, end = self.start_axis, self.end_axis
+        ndim = max(x.ndim, 1)  # a 0-d x flattens to (1,), as PyTorch's
+        if not (-ndim <= start < ndim and -ndim <= end < ndim) or start % ndim > end % ndim:
+            raise ValueError(f'Flatten: start_axis={start}, end_axis={end} do not select '
+                             f'axes in order of x of shape {x.shape}')
+        if x.ndim == 0:
+            return F.reshape(x, (1,))
+        start, end = start % ndim, end % ndim
+        shape = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
+        return F.reshape(x, shape)
+
+
+class Identity(Layer):
+    """x unchanged (as a Variable): a placeholder where a layer is optional."""
+
+    def forward(self, x: Any) -> Variable:
+        return F.as_variable(x)
+
+
+class ReLU(Layer):
+    """``F.relu`` as a layer: max(x, 0), elementwise. x: any shape."""
+
+    def forward(self, x: Any) -> Variable:
+        return F.relu(x)
+
+
+class Sigmoid(Layer):
+    """``F.sigmoid`` as a layer: 1 / (1 + exp(-x)), elementwise. x: any shape."""
+
+    def forward(self, x: Any) -> Variable:
+        return F.sigmoid(x)
+
+
+class Tanh(Layer):
+    """``F.tanh`` as a layer, elementwise. x: any shape."""
+
+    def forward(self, x: Any) -> Variable:
+        return F.tanh(x)
+
+
+class LeakyReLU(Layer):
+    """``F.leaky_relu`` as a layer: x where x > 0, else slope x. x: any shape. The default
+    slope is F.leaky_relu's (Chainer's) 0.2; PyTorch's LeakyReLU defaults to 0.01."""
+
+    def __init__(self, slope: float = 0.2) -> None:
+        super().__init__()
+        if isinstance(slope, (bool, np.bool_)) or not isinstance(slope,
+                                                                 (int, float, np.floating)):
+            raise TypeError(f'LeakyReLU: slope must be a float, got {slope!r}')
+        self.slope = float(slope)
+
+    def extra_repr(self) -> str:
+        """'slope=0.2'."""
+        return f'slope={self.slope}'
+
+    def forward(self, x: Any) -> Variable:
+        return F.leaky_relu(x, self.slope)
+
+
+class Softmax(Layer):
+    """``F.softmax`` as a layer, along ``axis`` (1: the classes of (N, C))."""
+
+    def __init__(self, axis: int = 1) -> None:
+        super().__init__()
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+            raise TypeError(f'{type(self).__name__}: axis must be an int, got {axis!r}')
+        self.axis = int(axis)
+
+    def extra_repr(self) -> str:
+        """'axis=1'."""
+        return f'axis={self.axis}'
+
+    def forward(self, x: Any) -> Variable:
+        return F.softmax(x, self.axis)
+
+
+class LogSoftmax(Softmax):
+    """``F.log_softmax`` as a layer, along ``axis`` (1: the classes of (N, C))."""
+
+    def forward(self, x: Any) -> Variable:
+        return F.log_softmax(x, self.axis)

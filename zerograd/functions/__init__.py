@@ -16,7 +16,7 @@ as Chainer splits its functions, and are all re-exported here:
                    log_softmax
 ``loss``           mean_squared_error, softmax_cross_entropy (and their ``_simple``
                    versions), sigmoid_cross_entropy, binary_cross_entropy, accuracy
-``normalization``  dropout, batch_norm (alias batch_nrom)
+``normalization``  dropout, batch_norm (alias batch_nrom), layer_norm
 ``conv``           conv2d, deconv2d, conv2d_simple, im2col, col2im
 ``pooling``        pooling (max), pooling_simple, average_pooling
 ``rnn``            lstm_cell (the LSTM cell as two fused ops)
@@ -53,7 +53,7 @@ from zerograd.functions.loss import (MeanSquaredError, SigmoidCrossEntropy,  # n
 from zerograd.functions.math import (Abs, Clip, Cos, Exp, Log, Sin, Sqrt, Square,  # noqa: F401
                                      Tanh, abs, clip, cos, exp, log, sin, sqrt, square, tanh)
 from zerograd.functions.normalization import (BatchNorm, batch_nrom, batch_norm,  # noqa: F401
-                                              dropout)
+                                              dropout, layer_norm)
 from zerograd.functions.normalization import _check_batch_norm_x  # noqa: F401 (layers.BatchNorm)
 from zerograd.functions.pooling import (AveragePooling, AveragePoolingGrad,  # noqa: F401
                                         Pooling, PoolingGrad, PoolingWithIndexes,

@@ -1,16 +1,19 @@
 """Regularisation and normalisation (the book's step 54 and after): dropout (inverted,
-identity under ``test_mode()``) and batch_norm (alias ``batch_nrom``, the book's
-spelling), whose running mean and variance are updated in place in training.
+identity under ``test_mode()``), batch_norm (alias ``batch_nrom``, the book's
+spelling), whose running mean and variance are updated in place in training, and
+layer_norm (composed of the framework's functions, so every derivative comes with them).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from zerograd.core import Config, Function, Variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.array import _data, reshape
-from zerograd.functions.math import _floating
-from zerograd.functions.reduction import sum
+from zerograd.functions.math import _floating, sqrt
+from zerograd.functions.reduction import average, sum
 from zerograd.hints import VarOrArray
 
 
@@ -128,3 +131,61 @@ def _check_batch_norm_x(op: str, x: Any) -> None:
     if Config.train and x.size // x.shape[1] == 1:
         raise ValueError(f'{op}: expected more than 1 value per channel when training, got '
                          f'x of shape {x.shape} (use a batch of 2 or more, or test_mode())')
+
+
+# =============================================================================
+# Layer normalisation
+# =============================================================================
+def _normalized_shape(op: str, value: Any) -> tuple[int, ...]:
+    """An int n as (n,), or a non-empty tuple/list of positive ints, as a tuple."""
+    shape = (value,) if isinstance(value, (int, np.integer)) else value
+    if not isinstance(shape, (tuple, list)) or len(shape) == 0 or any(
+            not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_))
+            for n in shape):
+        raise TypeError(f'{op}: normalized_shape must be an int or a non-empty tuple of '
+                        f'ints, got {value!r}')
+    if any(n <= 0 for n in shape):
+        raise ValueError(f'{op}: normalized_shape must hold positive sizes, got {value!r}')
+    return tuple(int(n) for n in shape)
+
+
+def layer_norm(x: VarOrArray, gamma: VarOrArray | None = None,
+               beta: VarOrArray | None = None, eps: float = 1e-5,
+               normalized_shape: int | Sequence[int] | None = None) -> Variable:
+    """Layer normalisation over the last axes of x, PyTorch's ``F.layer_norm``:
+    y = (x - mean) / sqrt(var + eps) * gamma + beta, mean and (biased) var taken over the
+    last ``len(normalized_shape)`` axes of each sample.
+
+    x: (..., *normalized_shape), real (bool/int: float64); gamma, beta: normalized_shape
+    or None (no scale, no shift). normalized_shape defaults to gamma's (else beta's)
+    shape and must be given when both are None. Composed of average, sqrt and the
+    arithmetic ops, so it is differentiable any number of times.
+
+    >>> x = np.array([[1., 2., 3.], [2., 2., 2.]])
+    >>> layer_norm(x, normalized_shape=3).data.round(4)
+    array([[-1.2247,  0.    ,  1.2247],
+           [ 0.    ,  0.    ,  0.    ]])
+    """
+    x = _floating('layer_norm', x, real=True)
+    if normalized_shape is None:
+        given = gamma if gamma is not None else beta
+        if given is None:
+            raise ValueError('layer_norm: give normalized_shape when gamma and beta are None')
+        normalized_shape = _data(given).shape
+    shape = _normalized_shape('layer_norm', normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
+        raise ValueError(f'layer_norm: x of shape {x.shape} does not end with '
+                         f'normalized_shape {shape}')
+    for name, value in (('gamma', gamma), ('beta', beta)):
+        if value is not None and _data(value).shape != shape:
+            raise ValueError(f'layer_norm: {name} must have shape {shape} (normalized_shape), '
+                             f'got {_data(value).shape}')
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    xc = x - average(x, axis=axes, keepdims=True)
+    var = average(xc * xc, axis=axes, keepdims=True)
+    y = xc / sqrt(var + eps)  # eps a Python float: float32 stays float32
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y
