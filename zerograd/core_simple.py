@@ -3,7 +3,7 @@
 A box for an array (step 1), functions that record their inputs (steps 2-12), a backward
 loop by generation (steps 7-16), outputs held by weak reference (step 17), ``Config`` and
 ``no_grad`` (step 18), array-like properties (step 19) and the operators (steps 20-22).
-Grads are ndarrays, as in those steps, so ``x.data -= lr * x.grad`` works (steps 28-29):
+Grads are ndarrays, as in those steps, so ``x.data -= lr * x.grad`` works (steps 28-29)::
 
     import zerograd
     if not zerograd.is_simple_core:
@@ -71,18 +71,22 @@ class Variable:
     # -- step 19: a Variable looks like the array it holds
     @property
     def shape(self) -> tuple:
+        """The shape of ``data``."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions of ``data``."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements of ``data``."""
         return self.data.size
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of ``data``."""
         return self.data.dtype
 
     def __len__(self) -> int:
@@ -96,6 +100,7 @@ class Variable:
 
     # -- steps 7 and 16: the link to the creator, and the generation
     def set_creator(self, func: Function) -> None:
+        """Record ``func`` as the Function that made this variable, one generation after it."""
         self.creator = func
         self.generation = func.generation + 1
 
@@ -196,9 +201,13 @@ class Function:
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs: np.ndarray) -> Any:
+        """The outputs' arrays from the inputs' arrays ``xs`` (one array or a tuple);
+        each op writes its own."""
         raise NotImplementedError(f'{type(self).__name__}.forward is not written')
 
     def backward(self, *gys: np.ndarray) -> Any:
+        """The gradients of the inputs (one ndarray or a tuple, in the inputs' order and
+        shapes) from the outputs' gradients ``gys``; each op writes its own."""
         raise NotImplementedError(f'{type(self).__name__}.backward is not written')
 
 

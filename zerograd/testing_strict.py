@@ -123,6 +123,8 @@ def _method(name: str) -> Callable:
         return _wrap(numpy_method(self.view(np.ndarray), *_unwrap(args, where),
                                   **_unwrap(kwargs, where)))
     method.__name__ = name
+    # Our own docstring: NumPy's would be inherited, with references to its own docs.
+    method.__doc__ = f'``ndarray.{name}`` computed on the NumPy view; gives a StrictArray.'
     return method
 
 

@@ -213,7 +213,7 @@ def _sum_of(y: Any) -> float:
 
 
 def numerical_grad(f: Callable, x: Any, *args: Any, eps: float = 1e-4, **kwargs: Any) -> np.ndarray:
-    """Central-difference gradient of sum(f(x, *args, **kwargs)) with respect to x.
+    """Central-difference gradient of ``sum(f(x, *args, **kwargs))`` with respect to x.
 
     Works on a float64 copy of x, so x itself is never changed. Returns a float64 array
     of x's shape.

@@ -178,7 +178,7 @@ def sqrt(x: VarOrArray) -> Variable:
 
 
 class Abs(Function):
-    """y = |x|; gx = gy sign(x)."""
+    """y = ``|x|``; gx = gy sign(x)."""
 
     def forward(self, x):
         return get_array_module(x).abs(x)
@@ -190,7 +190,7 @@ class Abs(Function):
 
 
 def abs(x: VarOrArray) -> Variable:
-    """|x|, elementwise. x: any shape (the gradient at 0 is 0)."""
+    """``|x|``, elementwise. x: any shape (the gradient at 0 is 0)."""
     return Abs()(x)
 
 

@@ -255,13 +255,16 @@ class ExportContext:
         return self.node(op_type, [x], outputs, axes=list(axes), keepdims=int(keepdims))[0]
 
     def squeeze(self, x: str, axes: Sequence[int], output: str | None = None) -> str:
+        """A Squeeze node removing ``axes`` of x; returns the output's name."""
         return self.node('Squeeze', [x, self.int64s(axes, 'axes')], [output] if output else 1)[0]
 
     def unsqueeze(self, x: str, axes: Sequence[int], output: str | None = None) -> str:
+        """An Unsqueeze node inserting ``axes`` into x; returns the output's name."""
         return self.node('Unsqueeze', [x, self.int64s(axes, 'axes')],
                          [output] if output else 1)[0]
 
     def identity(self, x: str, output: str) -> None:
+        """An Identity node copying x to the value named ``output``."""
         self.node('Identity', [x], [output])
 
     # -- what the second trace says

@@ -102,6 +102,7 @@ class NodeSpec:
         self.where = describe_node(proto, index)
 
     def attr(self, name: str, default: Any = None) -> Any:
+        """The node's attribute ``name`` (bytes decoded to str), or ``default``."""
         value = self.attrs.get(name, default)
         return value.decode() if isinstance(value, bytes) else value
 
@@ -111,6 +112,7 @@ class NodeSpec:
                                    f'supported ({supported})')
 
     def error(self, message: str) -> ValueError:
+        """A ValueError naming the node, for the caller to raise."""
         return ValueError(f'load: {self.where}: {message}')
 
 
