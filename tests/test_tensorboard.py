@@ -271,3 +271,23 @@ def test_fit_with_the_logger_writes_the_history(tmp_path):
         model.l1.W.data.size, float(model.l1.W.data.min()), float(model.l1.W.data.max()))
     assert {'Linear', 'ReLU'} <= {node.op for node in events.Graph().node}
     assert [s for s, _ in scalars(read(tmp_path / 'batches'), 'batch/loss')] == [10, 20, 30]
+
+
+def test_the_docs_example_runs_and_logs_its_history(tmp_path, monkeypatch, capsys):
+    """docs/tensorboard.md's Python block, run as it is (it trains through fit)."""
+    import re
+    doc = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'docs',
+                       'tensorboard.md')
+    with open(doc, encoding='utf-8') as file:
+        blocks = re.findall(r'```python\n(.*?)```', file.read(), re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(blocks[0], doc, 'exec'), namespace)
+    assert float(capsys.readouterr().out) > 0.5  # the spiral is learnt
+    events = read(tmp_path / 'runs' / 'spiral')
+    steps, values = zip(*scalars(events, 'loss/test'))
+    assert steps == tuple(range(1, 21))
+    np.testing.assert_array_equal(np.float32(values),
+                                  np.float32(namespace['history']['test_loss']))
+    assert {'Linear', 'ReLU', 'Parameter', 'Input'} == {node.op for node in events.Graph().node}

@@ -8,19 +8,18 @@ imported only when a logger is made), then::
 
 and ``tensorboard --logdir runs``. What is written, and under which names:
 
-=========================  ===============================================================
-at each epoch's end        step = the epoch (1, 2, ...)
-``loss/train``             the record's ``train_loss`` (``train_X`` -> ``X/train``,
-``accuracy/test``          ``test_X`` -> ``X/test``; any other number, such as ``lr`` or
-``samples_per_second``     ``samples_per_second``, under its own name; ``epoch`` is the step)
-``lr``                     the optimizer's learning rate, when the record has no ``lr``
-``l0/W``                   histogram of each parameter, by its ``named_params()`` key
-``l0/W/grad``              histogram of its gradient (the last batch's), when it has one
-every ``batch_every``      step = the update count; written to the run ``batches`` (the
-updates: ``batch/loss``    sub-folder ``log_dir/batches``), so it has a step axis of its own
-once: the graph            one node per Function (op: its class name, e.g. ``Linear``),
-                           per parameter (``l0/W``, op ``Parameter``) and per input
-=========================  ===============================================================
+- at the end of each epoch, at step = the epoch (1, 2, ...): every number of the record as a
+  scalar, ``train_X`` as ``X/train`` and ``test_X`` as ``X/test`` (``loss/train``,
+  ``accuracy/test``: TensorBoard puts a metric's curves in one section), any other under
+  its own name (``samples_per_second``, ``lr``); ``epoch`` is the step, not a scalar. The
+  optimizer's learning rate as ``lr`` when the record has none. A histogram of each
+  parameter under its ``named_params()`` key (``l0/W``) and of its gradient (the last
+  batch's) as ``l0/W/grad`` when it has one;
+- every ``batch_every`` updates: ``batch/loss`` at step = the update count, in the run
+  ``batches`` (the sub-folder ``log_dir/batches``), so that it has a step axis of its own;
+- once: the graph, one node per Function (op: its class name, e.g. ``Linear``, named
+  ``l0/Linear`` inside the layer whose parameters it reads), per parameter (``l0/W``, op
+  ``Parameter``) and per input (``input``, op ``Input``).
 
 A resume (``fit(..., resume=True)``) writes new event files into the same ``log_dir``;
 each run of the logger marks a restart at its first epoch (a ``SessionLog.START``, as
@@ -295,6 +294,8 @@ class TensorBoardLogger(Callback):
             raise TypeError(f'TensorBoardLogger.add_graph: the model returned '
                             f'{type(y).__name__}, not Variables')
         named = model.named_params() if hasattr(model, 'named_params') else None
+        # FileWriter.add_onnx_graph writes any GraphDef as it is; SummaryWriter.add_graph
+        # would trace a torch model instead.
         self._writer().file_writer.add_onnx_graph(graph_def(outputs, named))
         self._writer().flush()
 
