@@ -489,3 +489,38 @@ def test_a_checkpoint_from_before_callbacks_resumes_bit_for_bit(tmp_path):
         {'class': 'Recorder', 'state': {}}]
     assert (OLD_CHECKPOINT / 'checkpoint.npz').stat().st_size == 9331  # left as it was
 
+
+
+# =============================================================================
+# Data-parallel fit
+# =============================================================================
+def test_every_rank_runs_the_callbacks_with_one_record_and_rank_zero_alone_writes(tmp_path):
+    from test_training_distributed import _Arrays, _shard, _spiral, run_ranks
+    x, t = _spiral(240)
+    test = Spiral(train=False)
+
+    def work(comm):
+        np.random.seed(comm.rank)
+        model = MLP((10, 3))
+        folder = tmp_path / f'rank{comm.rank}'
+        recorder = Recorder()
+        stopper = EarlyStopping('test_accuracy', patience=2)
+        history = training.fit(
+            model, optimizers.SGD(1.0).setup(model),
+            DataLoader(_shard(x, t, 12, comm.rank, comm.size), 12, shuffle=False), 40,
+            test_loader=DataLoader(_Arrays(test.data[comm.rank::2], test.label[comm.rank::2]),
+                                   30, shuffle=False),
+            comm=comm, quiet=True,
+            callbacks=[stopper, ModelCheckpoint(str(folder) + '/'),
+                       CSVLogger(str(folder / 'log.csv')), recorder])
+        return history, stopper.stopped_epoch, recorder, _weights(model)
+
+    (h0, stop0, rec0, w0), (h1, stop1, rec1, w1) = run_ranks(2, work)
+    assert 1 < stop0 == stop1 == len(h0) == len(h1) < 40
+    assert h0.records == h1.records  # the same records, samples/s included (rank 0's)
+    assert [c for c in rec0.calls if c[0] == 'epoch_end'] == \
+        [c for c in rec1.calls if c[0] == 'epoch_end']
+    _assert_same_weights(w0, w1)
+    assert sorted(p.name for p in (tmp_path / 'rank0').iterdir()) == ['best.npz', 'log.csv']
+    assert not (tmp_path / 'rank1').exists()
+    assert len(_read_csv(tmp_path / 'rank0' / 'log.csv')) == len(h0) + 1
