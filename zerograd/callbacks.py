@@ -307,17 +307,17 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, model: Any, optimizer: Any) -> None:
         """A new run empties the file; a resumed one cuts it back to its saved rows."""
-        if self.rank != 0:
-            self._resumed = False
-            return
-        if not self._resumed:
+        resumed, self._resumed = self._resumed, False
+        if not resumed:
             self.fields, self.rows = [], 0
+        if self.rank != 0:  # the other processes keep the count, and write nothing
+            return
+        if not resumed:
             utils.atomic_write(self.path, b'')
         elif os.path.exists(self.path):
             header, rows = self._read()
             if header != self.fields or len(rows) != self.rows:
                 self._rewrite(rows[:self.rows])
-        self._resumed = False
 
     def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
         """Write the epoch's row (a new entry rewrites the file with its column)."""
