@@ -43,6 +43,11 @@ def zerograd(*args, cwd, env=None):
                                                       'finite number of seconds >= 0, got -5.0'),
     (['demo', '--checkpoint-every', 'soon'], "argument --checkpoint-every: expected a number of "
                                              "seconds, got 'soon'"),
+    (['train', 'spiral', '--early-stop', '-1'], 'argument --early-stop: expected a number of '
+                                                'epochs >= 0, got -1'),
+    (['train', 'sin-regression', '--early-stop', '5'],
+     'zerograd train: --early-stop watches the test loss, and sin-regression has no test set; '
+     'the recipes with one are: mnist-cnn, mnist-mlp, spiral'),
 ])
 def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
     status, out, err = zerograd(*args, cwd=tmp_path)
@@ -89,6 +94,46 @@ def test_train_spiral_and_resume_exactly(tmp_path):
         assert sorted(a.files) == sorted(b.files)
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_train_spiral_stops_early_and_keeps_the_best_weights_beside_the_last(tmp_path):
+    import json
+    from test_callbacks import _keras_early_stop
+    status, out, err = zerograd('train', 'spiral', '--early-stop', '3', '--out', 'run',
+                                cwd=tmp_path)
+    assert status == 0, err
+    history = json.loads((tmp_path / 'run' / 'history.json').read_text())
+    stopped = len(history)
+    # Keras's rule over the run's own test losses says where it stops.
+    assert _keras_early_stop([r['test_loss'] for r in history], 3)[0] == stopped < 300
+    assert f'EarlyStopping stopped training after epoch {stopped} of 300' in out
+    accuracies = [r['test_accuracy'] for r in history]
+    best = accuracies.index(max(accuracies)) + 1  # the first epoch that reached the best
+    assert f'best test accuracy {max(accuracies):.4f} at epoch {best} (run/best.npz)' in out
+    assert out.splitlines()[-1] == ('wrote run/weights.npz, run/best.npz'
+                                    + (', run/decision_boundary.png, run/curves.png'
+                                       if PICTURES else ''))
+    # best.npz holds the weights a run of exactly `best` epochs ends with, bit for bit.
+    status, _, err = zerograd('train', 'spiral', '--epochs', str(best), '--quiet', '--out',
+                              'short', cwd=tmp_path)
+    assert status == 0, err
+    with np.load(tmp_path / 'run' / 'best.npz') as a, \
+            np.load(tmp_path / 'short' / 'weights.npz') as b:
+        assert sorted(a.files) == sorted(b.files) == ['l0/W', 'l0/b', 'l1/W', 'l1/b']
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    with np.load(tmp_path / 'run' / 'weights.npz') as last, \
+            np.load(tmp_path / 'run' / 'best.npz') as kept:
+        assert best == stopped or not np.array_equal(last['l0/W'], kept['l0/W'])
+    # A resume takes the same callbacks: --early-stop left out is refused, before any work.
+    before = (tmp_path / 'run' / 'checkpoint.npz').read_bytes()
+    status, _, err = zerograd('train', 'spiral', '--resume', '--out', 'run', cwd=tmp_path)
+    assert status == 1 and err == (
+        "zerograd: error: spiral: the checkpoint in run was saved with the callbacks "
+        "['ModelCheckpoint', 'EarlyStopping'], these options give ['ModelCheckpoint']; a "
+        "resume continues the saved run: give --early-stop and --tensorboard as when it "
+        "started (or start a new run with another --out)\n")
+    assert (tmp_path / 'run' / 'checkpoint.npz').read_bytes() == before
 
 
 def test_train_sin_regression(tmp_path):
@@ -219,7 +264,7 @@ def test_version_and_train_help_shows_each_recipes_defaults(tmp_path):
     assert rows['spiral'] == ['300', '30', '1'] and rows['sin-regression'] == ['10,000', '100',
                                                                                '0.2']
     for option in ('--checkpoint-every SECONDS', '--data FILE', '--resume', '--seed N',
-                   '--out DIR', '--lr LR'):
+                   '--out DIR', '--lr LR', '--early-stop N', '--tensorboard DIR'):
         assert option in out
     status, out, _ = zerograd('demo', '--help', cwd=tmp_path)
     assert status == 0 and '--seed N' in out and '--epochs N' in out and 'epochs (5)' in out

@@ -6,6 +6,7 @@ import pytest
 
 import zerograd.functions as F
 from zerograd import DataLoader, optimizers, training
+from zerograd.callbacks import Callback
 from zerograd.datasets import Spiral
 from zerograd.models import MLP
 
@@ -226,6 +227,59 @@ def test_fit_bptt_resumes_in_the_middle_of_an_epoch_bit_for_bit(tmp_path):
     history = training.fit_bptt(resumed, opt2, loader2, 3, bptt_length=7, out=out,
                                 resume=True, quiet=True, on_update=later.append)
     assert later == updates[7:]  # the run's update count continues
+    for (_, p), (_, q) in zip(model.named_params().items(), resumed.named_params().items()):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert history['train_loss'] == straight['train_loss']
+
+
+class _AlphaPerUpdate(Callback):
+    """Adam's alpha set after every update from the callback's own count (its state)."""
+
+    def __init__(self):
+        self.seen, self.iterations, self.losses = 0, [], []
+
+    def on_train_begin(self, model, optimizer):
+        self.optimizer = optimizer
+
+    def on_batch_end(self, iteration, loss):
+        self.seen += 1
+        self.iterations.append(iteration)
+        self.losses.append(loss)
+        self.optimizer.alpha = 0.01 * 0.97 ** self.seen
+
+    def state_dict(self):
+        return {'seen': self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = state['seen']
+
+
+def test_fit_bptt_runs_callbacks_and_resumes_them_in_the_middle_of_an_epoch_bit_for_bit(
+        tmp_path):
+    # 30 steps per epoch, an update every 7 steps (the 5th after 2): 5 updates per epoch.
+    model, optimizer, loader = _bptt_setup()
+    straight_decay = _AlphaPerUpdate()
+    straight = training.fit_bptt(model, optimizer, loader, 3, bptt_length=7, quiet=True,
+                                 callbacks=[straight_decay])
+    assert straight_decay.iterations == list(range(1, 16))
+    for epoch in range(3):  # the epoch's loss: its chunks' summed losses over its 30 steps
+        chunks = straight_decay.losses[5 * epoch:5 * epoch + 5]
+        assert straight['train_loss'][epoch] == pytest.approx(sum(chunks) / 30, rel=1e-12)
+    out = str(tmp_path / 'run')
+    first, opt1, loader1 = _bptt_setup()
+    with pytest.raises(_Stop):
+        training.fit_bptt(first, opt1, loader1, 3, bptt_length=7, out=out, quiet=True,
+                          checkpoint_every=0, callbacks=[_AlphaPerUpdate()],
+                          loss_fn=_stopping(F.mean_squared_error, 30 + 17))
+    assert training.checkpoint_info(out)['state']['callbacks'] == [
+        {'class': '_AlphaPerUpdate', 'state': {'seen': 7}}]
+    resumed, opt2, loader2 = _bptt_setup(seed=3)
+    decay = _AlphaPerUpdate()
+    history = training.fit_bptt(resumed, opt2, loader2, 3, bptt_length=7, out=out,
+                                resume=True, quiet=True, callbacks=[decay])
+    assert decay.iterations == list(range(8, 16)) and decay.seen == 15
+    assert decay.losses == straight_decay.losses[7:]
+    assert opt2.alpha == optimizer.alpha == 0.01 * 0.97 ** 15
     for (_, p), (_, q) in zip(model.named_params().items(), resumed.named_params().items()):
         np.testing.assert_array_equal(p.data, q.data)
     assert history['train_loss'] == straight['train_loss']

@@ -4,8 +4,8 @@
     zerograd demo [--out DIR] [--epochs N] [--seed N] [--checkpoint-every SECONDS]
                   [--resume] [--gpu] [--quiet]
     zerograd train RECIPE [--epochs N] [--batch-size N] [--lr LR] [--seed N] [--out DIR]
-                          [--data FILE] [--checkpoint-every SECONDS] [--resume] [--gpu]
-                          [--quiet]
+                          [--data FILE] [--early-stop N] [--tensorboard DIR]
+                          [--checkpoint-every SECONDS] [--resume] [--gpu] [--quiet]
     zerograd export RUN_DIR [-o FILE] [--opset N]
     zerograd info
 
@@ -59,6 +59,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _epochs_to_wait(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number of epochs >= 0, got {text!r}') \
+            from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected a number of epochs >= 0, got {value}')
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -107,15 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--quiet', action='store_true', help=quiet_help)
 
     names = ', '.join(sorted(recipes.RECIPES))
+    with_test = ', '.join(sorted(r.name for r in recipes.RECIPES.values() if r.test_set))
     defaults = '\n'.join(f'  {r.name:15s} {r.epochs:>6,} {r.batch_size:>6} {r.lr:>7g}  {r.help}'
                          for r in sorted(recipes.RECIPES.values(), key=lambda r: r.name))
     train = commands.add_parser(
         'train', help=f"run one of the book's experiments: {names}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"recipes and their defaults:\n  {'RECIPE':15s} {'epochs':>6} {'batch':>6} "
-               f"{'lr':>7}\n{defaults}\n\nWithout --resume an output folder that holds a "
+               f"{'lr':>7}\n{defaults}\n\nThe recipes with a test set ({with_test}) keep "
+               "the weights of their\nbest epoch (test accuracy) in best.npz beside the last "
+               "ones (weights.npz).\n\nWithout --resume an output folder that holds a "
                "checkpoint is refused (resume it, or\nremove the folder or give another --out to "
-               "start over).")
+               "start over); a resume takes the same\n--early-stop and --tensorboard as the run "
+               "it continues.")
     train.add_argument('recipe', metavar='RECIPE', help=f'one of: {names}')
     train.add_argument('--epochs', type=_positive_int, metavar='N',
                        help="epochs (the recipe's default)")
@@ -127,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--out', metavar='DIR', help='output folder (zerograd-RECIPE)')
     train.add_argument('--data', metavar='FILE', help='a text file, for char-lstm '
                        '(default: the Shakespeare corpus, downloaded once)')
+    train.add_argument('--early-stop', type=_epochs_to_wait, metavar='N',
+                       help='stop when the test loss has not improved for N epochs '
+                       f'(EarlyStopping; recipes with a test set: {with_test})')
+    train.add_argument('--tensorboard', metavar='DIR',
+                       help='log the losses, metrics, learning rate, weight histograms and '
+                       "the model's graph into DIR for TensorBoard (needs "
+                       "zerograd[tensorboard]; tensorboard --logdir DIR shows them)")
     train.add_argument('--checkpoint-every', type=_seconds, default=every, metavar='SECONDS',
                        help=checkpoint_help)
     train.add_argument('--resume', action='store_true',
@@ -194,6 +216,11 @@ def _train(args: argparse.Namespace) -> int:
                           f'{", ".join(sorted(recipes.RECIPES))}')
     if args.command == 'train' and args.data is not None and args.recipe != 'char-lstm':
         raise _UsageError(f'zerograd train: --data is for char-lstm, not {args.recipe}')
+    if args.command == 'train' and args.early_stop is not None \
+            and not recipes.RECIPES[args.recipe].test_set:
+        with_test = ', '.join(sorted(r.name for r in recipes.RECIPES.values() if r.test_set))
+        raise _UsageError(f'zerograd train: --early-stop watches the test loss, and '
+                          f'{args.recipe} has no test set; the recipes with one are: {with_test}')
     comm = _communicator()
     root = comm is None or comm.rank == 0
     options = recipes.Options(epochs=args.epochs, seed=args.seed, quiet=args.quiet,
@@ -206,11 +233,16 @@ def _train(args: argparse.Namespace) -> int:
         result = recipes.demo(options)
     else:
         options.batch_size, options.lr, options.data = args.batch_size, args.lr, args.data
+        options.early_stop, options.tensorboard = args.early_stop, args.tensorboard
         options.out = args.out or f'zerograd-{args.recipe}'
         result = recipes.run(args.recipe, options)
     final = result['final']
     if not root:
         return 0
+    best = result.get('best')
+    if best is not None and best['epoch'] != final.get('epoch'):
+        name = best['monitor'].replace('_', ' ')
+        print(f'best {name} {best["value"]:.4f} at epoch {best["epoch"]} ({best["path"]})')
     if 'test_accuracy' in final:
         print(f'test accuracy {final["test_accuracy"]:.4f}')
     elif 'train_loss' in final:

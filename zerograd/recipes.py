@@ -2,6 +2,9 @@
 
 A recipe is a function of an ``Options`` that builds the data, the model and the
 optimizer, trains with ``training.fit`` and writes its pictures into ``options.out``.
+The recipes with a test set keep the weights of their best epoch (test accuracy) in
+``best.npz`` beside the last ones (``weights.npz``), and stop early with ``early_stop``;
+every recipe logs for TensorBoard with ``tensorboard`` (callbacks of ``training.fit``).
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ class Options:
     quiet: bool = False
     gpu: bool = False  # train on the GPU (model, loaders and pictures' inputs)
     checkpoint_every: float = 180.0  # seconds of training between checkpoints, at most
+    # Stop when the test loss has not improved for that many epochs (recipes with a test
+    # set); None: train every epoch.
+    early_stop: int | None = None
+    tensorboard: str | None = None  # a folder for TensorBoard's event files
     log: Callable[[str], None] = print
     # zerograd.distributed's communicator: data-parallel on comm.size processes (mnist-mlp
     # and demo), batch_size per process; rank 0 alone prints and writes.
@@ -56,23 +63,58 @@ def _is_root(options: Options) -> bool:
 
 @dataclass
 class Recipe:
+    """A registered recipe: its function, its defaults, and whether it has a test set (then
+    it keeps its best weights and may stop early)."""
     name: str
     help: str
     run: Callable[[Options], dict]
     epochs: int
     batch_size: int
     lr: float
+    test_set: bool = False
 
 
 RECIPES: dict[str, Recipe] = {}
 
 
-def recipe(name: str, help: str, epochs: int, batch_size: int, lr: float) -> Callable:
+def recipe(name: str, help: str, epochs: int, batch_size: int, lr: float,
+           test_set: bool = False) -> Callable:
     """Register a recipe function under ``name`` with its default hyper-parameters."""
     def register(run: Callable[[Options], dict]) -> Callable[[Options], dict]:
-        RECIPES[name] = Recipe(name, help, run, epochs, batch_size, lr)
+        RECIPES[name] = Recipe(name, help, run, epochs, batch_size, lr, test_set)
         return run
     return register
+
+
+BEST_WEIGHTS = 'best.npz'  # the weights of the best epoch, beside weights.npz (the last)
+BEST_MONITOR = 'test_accuracy'
+
+
+def _callback_plan(options: Options, chosen: Recipe) -> list[str]:
+    """The classes of the callbacks ``_callbacks`` gives, in order (known before any work,
+    to check a resume against its checkpoint)."""
+    plan = ['ModelCheckpoint'] if chosen.test_set else []
+    if options.early_stop is not None:
+        plan.append('EarlyStopping')
+    if options.tensorboard is not None:
+        plan.append('TensorBoardLogger')
+    return plan
+
+
+def _callbacks(options: Options, chosen: Recipe) -> list:
+    """fit's callbacks for the options, in ``_callback_plan``'s order: the best weights
+    kept (recipes with a test set), early stopping on the test loss, TensorBoard logging."""
+    from zerograd.callbacks import EarlyStopping, ModelCheckpoint
+
+    def tensorboard() -> Any:
+        from zerograd.tensorboard import TensorBoardLogger  # an optional extra: only if asked
+        return TensorBoardLogger(options.tensorboard)
+
+    make = {'ModelCheckpoint': lambda: ModelCheckpoint(os.path.join(options.out, BEST_WEIGHTS),
+                                                       monitor=BEST_MONITOR),
+            'EarlyStopping': lambda: EarlyStopping('test_loss', patience=options.early_stop),
+            'TensorBoardLogger': tensorboard}
+    return [make[name]() for name in _callback_plan(options, chosen)]
 
 
 def run(name: str, options: Options) -> dict:
@@ -130,6 +172,17 @@ def _prepare(options: Options, name: str, chosen: Recipe) -> list[str]:
                          f'{options.checkpoint_every}')
     if options.data is not None:
         _check_data(options.data, name)
+    if options.early_stop is not None:
+        if isinstance(options.early_stop, bool) or not isinstance(options.early_stop, int) \
+                or options.early_stop < 0:
+            raise ValueError(f'{name}: --early-stop must be a number of epochs >= 0, got '
+                             f'{options.early_stop!r}')
+        if not chosen.test_set:
+            with_test = ', '.join(sorted(r.name for r in RECIPES.values() if r.test_set))
+            raise ValueError(f'{name}: --early-stop watches the test loss, and {name} has no '
+                             f'test set; the recipes with one are: {with_test}')
+    if options.tensorboard is not None:
+        _check_tensorboard(options.tensorboard, name)
     if info is not None:
         if options.epochs <= info['epoch']:
             raise ValueError(f'{name}: nothing to train: the checkpoint in {out} is at epoch '
@@ -140,6 +193,14 @@ def _prepare(options: Options, name: str, chosen: Recipe) -> list[str]:
                              f'checkpoint\'s {info["batch_size"]} in {out}; a resume continues '
                              'the saved run (leave --batch-size out, or start a new run with '
                              'another --out)')
+        saved = (info['state'] or {}).get('callbacks')
+        planned = _callback_plan(options, chosen)
+        if saved is not None and [entry.get('class') for entry in saved] != planned:
+            given = [entry.get('class') for entry in saved]
+            raise ValueError(f'{name}: the checkpoint in {out} was saved with the callbacks '
+                             f'{given}, these options give {planned}; a resume continues the '
+                             'saved run: give --early-stop and --tensorboard as when it started '
+                             '(or start a new run with another --out)')
     elif os.path.exists(training.checkpoint_path(out)):
         raise ValueError(f'{name}: {out} already holds a checkpoint of an earlier run: add '
                          '--resume to continue it, or remove the folder (or give another '
@@ -152,6 +213,16 @@ def _prepare(options: Options, name: str, chosen: Recipe) -> list[str]:
     if options.gpu:
         cuda._cupy().random.seed(options.seed)  # weights drawn on the GPU are seeded too
     return created
+
+
+def _check_tensorboard(folder: str, name: str) -> None:
+    """--tensorboard: a folder (or none yet), and the extra that writes the events."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f'{name}: --tensorboard {folder} is not a folder')
+    import importlib.util
+    if importlib.util.find_spec('tensorboardX') is None:
+        raise ImportError(f"{name}: --tensorboard needs tensorboardX; install it with "
+                          "pip install 'zerograd[tensorboard]'")
 
 
 def _check_data(path: str, name: str) -> None:
@@ -216,22 +287,33 @@ def _run_line(options: Options, name: str) -> str:
         words.append(f'--seed {options.seed}')
     if name != 'demo' and options.data is not None:
         words.append(f'--data {options.data}')
+    if options.early_stop is not None:
+        words.append(f'--early-stop {options.early_stop}')
     return f'{" ".join(words)}, in {options.out.rstrip(os.sep)}/'
 
 
 def _finish(options: Options, model, history: training.History, files: list[str],
-            name: str, data: str, model_config: dict | None = None) -> dict:
+            name: str, data: str, model_config: dict | None = None,
+            callbacks: list | None = None) -> dict:
     """Save the weights, the run's description (``run.json``: the recipe and what its
     model's sizes depend on, ``model_config``) and the curves (titled with ``data``, the
-    data set and its splits, and the run); report what was written (rank 0 alone writes)."""
+    data set and its splits, and the run); report what was written (rank 0 alone writes),
+    and the best epoch ``ModelCheckpoint`` kept (``best``: epoch, metric, value, path)."""
+    best = None
+    for callback in callbacks or []:
+        if type(callback).__name__ == 'ModelCheckpoint' and callback.last_path is not None:
+            best = {'epoch': callback.best_epoch, 'monitor': callback.monitor,
+                    'value': callback.best, 'path': callback.last_path}
     if not _is_root(options):
         return {'history': history, 'final': history.records[-1] if len(history) else {},
-                'files': []}
+                'files': [], 'best': best}
     weights = os.path.join(options.out, 'weights.npz')
     model.save_weights(weights)
     # After the weights: a run.json in a folder means its weights.npz is complete.
     _write_run_file(options.out, name, model_config or {})
     files.insert(0, weights)
+    if best is not None and os.path.exists(best['path']):
+        files.insert(1, best['path'])
     if _pictures_available():
         metrics = 'loss and accuracy' if history['train_accuracy'] else 'loss'
         title = f'{name}: {metrics} per epoch on {data}\n{_run_line(options, name)}'
@@ -240,14 +322,14 @@ def _finish(options: Options, model, history: training.History, files: list[str]
     elif not options.quiet:
         options.log("no pictures: matplotlib is not installed (pip install 'zerograd[plot]')")
     return {'history': history, 'final': history.records[-1] if len(history) else {},
-            'files': files}
+            'files': files, 'best': best}
 
 
 # =============================================================================
 # spiral (steps 48-50)
 # =============================================================================
 @recipe('spiral', "the book's steps 48-50: an MLP classifies the spiral dataset",
-        epochs=300, batch_size=30, lr=1.0)
+        epochs=300, batch_size=30, lr=1.0, test_set=True)
 def spiral(options: Options) -> dict:
     """MLP (10, 3), SGD, batch 30 on Spiral; pictures: curves, decision boundary."""
     train_set, test_set = datasets.Spiral(train=True), datasets.Spiral(train=False)
@@ -256,10 +338,11 @@ def spiral(options: Options) -> dict:
     model = EXPORTED['spiral'].build({})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.SGD(options.lr).setup(model)
+    callbacks = _callbacks(options, RECIPES['spiral'])
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=options.log, log_every=50,
-                           checkpoint_every=options.checkpoint_every)
+                           checkpoint_every=options.checkpoint_every, callbacks=callbacks)
     files = []
     if _pictures_available():
         title = (f'spiral: the classes the model predicts, over the Spiral training set '
@@ -268,7 +351,8 @@ def spiral(options: Options) -> dict:
             model, train_set.data, train_set.label,
             os.path.join(options.out, 'decision_boundary.png'), title=title))
     return _finish(options, model, history, files, 'spiral',
-                   f'Spiral ({len(train_set)} training and {len(test_set)} test points)')
+                   f'Spiral ({len(train_set)} training and {len(test_set)} test points)',
+                   callbacks=callbacks)
 
 
 # =============================================================================
@@ -318,18 +402,20 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> 
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.WeightDecay(1e-4))
+    callbacks = _callbacks(options, RECIPES['mnist-mlp'])
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=log,
-                           checkpoint_every=options.checkpoint_every, comm=comm)
+                           checkpoint_every=options.checkpoint_every, comm=comm,
+                           callbacks=callbacks)
     if not _is_root(options):
-        return _finish(options, model, history, [], command, name)
+        return _finish(options, model, history, [], command, name, callbacks=callbacks)
     files = _digits_picture(model, test_set, options)
     if graph:
         files.append(_plot_graph(model, test_set[np.arange(1)][0], options))
     result = _finish(options, model, history, files, command,
                      f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)',
-                     model_config={'hidden': list(hidden)})
+                     model_config={'hidden': list(hidden)}, callbacks=callbacks)
     result['dataset'] = name
     return result
 
@@ -368,7 +454,7 @@ def _plot_graph(model, x, options: Options) -> str:
 
 
 @recipe('mnist-mlp', "the book's step 51: MLP 1000-1000-10, ReLU, Adam, weight decay 1e-4",
-        epochs=5, batch_size=100, lr=0.001)
+        epochs=5, batch_size=100, lr=0.001, test_set=True)
 def mnist_mlp(options: Options) -> dict:
     """MLP 1000-1000-10 with ReLU, Adam and weight decay 1e-4 on MNIST; pictures: curves,
     test digits with their predicted labels."""
@@ -399,7 +485,8 @@ def sin_regression(options: Options) -> dict:
     history = training.fit(model, optimizer, loader, options.epochs,
                            loss_fn=F.mean_squared_error, metric=None, out=options.out,
                            resume=options.resume, quiet=options.quiet, log=options.log,
-                           log_every=1000, checkpoint_every=options.checkpoint_every)
+                           log_every=1000, checkpoint_every=options.checkpoint_every,
+                           callbacks=_callbacks(options, RECIPES['sin-regression']))
     files = []
     if _pictures_available():
         grid = np.linspace(0, 1, 200)[:, None]
@@ -448,7 +535,7 @@ class MnistCNN(Model):
 
 
 @recipe('mnist-cnn', 'a small CNN on MNIST (two 3x3 convolutions, max pooling), Adam',
-        epochs=1, batch_size=100, lr=0.001)
+        epochs=1, batch_size=100, lr=0.001, test_set=True)
 def mnist_cnn(options: Options) -> dict:
     """MnistCNN with Adam on MNIST images kept as (1, 28, 28); pictures: curves, digits."""
     image = transforms.Compose([transforms.ToFloat(), transforms.Normalize(0.0, 255.0)])
@@ -460,13 +547,15 @@ def mnist_cnn(options: Options) -> dict:
     model = EXPORTED['mnist-cnn'].build({})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
+    callbacks = _callbacks(options, RECIPES['mnist-cnn'])
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=options.log,
-                           checkpoint_every=options.checkpoint_every)
+                           checkpoint_every=options.checkpoint_every, callbacks=callbacks)
     files = _digits_picture(model, test_set, options)
     result = _finish(options, model, history, files, 'mnist-cnn',
-                     f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)')
+                     f'{name} ({len(train_set):,} training and {len(test_set):,} test digits)',
+                     callbacks=callbacks)
     result['dataset'] = name
     return result
 
@@ -506,7 +595,8 @@ def _sin_sequence(options: Options, model: Model, name: str) -> dict:
     history = training.fit_bptt(model, optimizer, loader, options.epochs, bptt_length=30,
                                 out=options.out, resume=options.resume, quiet=options.quiet,
                                 log=options.log, log_every=10,
-                                checkpoint_every=options.checkpoint_every)
+                                checkpoint_every=options.checkpoint_every,
+                                callbacks=_callbacks(options, RECIPES[name]))
     files = []
     if _pictures_available():
         # The book's check: feed cos, which the model never saw, one point at a time.
@@ -633,7 +723,8 @@ def char_lstm(options: Options) -> dict:
                                 loss_fn=F.softmax_cross_entropy, out=options.out,
                                 resume=options.resume, quiet=options.quiet, log=options.log,
                                 on_update=show_sample,
-                                checkpoint_every=options.checkpoint_every)
+                                checkpoint_every=options.checkpoint_every,
+                                callbacks=_callbacks(options, RECIPES['char-lstm']))
     sample = sample_text(model, text, start, length=300)
     if not options.quiet:
         options.log(f'--- sample at the end ---\n{sample}')

@@ -218,10 +218,11 @@ def _new_sums() -> dict[str, float]:
 
 def _train_batches(model: Any, optimizer: Any, batches: Iterable, loss_fn: Callable,
                    metric: Callable | None, sums: dict[str, float],
-                   progress: Progress | None, after_batch: Callable[[], None] | None,
+                   progress: Progress | None, after_batch: Callable[[float], None] | None,
                    scale: int = 1) -> None:
-    """forward, backward, update per batch, adding to ``sums``; ``after_batch()`` after each.
-    ``scale``: the processes training together (the bar counts the samples of all)."""
+    """forward, backward, update per batch, adding to ``sums``; ``after_batch(loss)`` after
+    each, with the batch's loss as a float. ``scale``: the processes training together (the
+    bar counts the samples of all)."""
     mark = time.perf_counter()
     for x, t in batches:
         y = model(x)
@@ -230,8 +231,9 @@ def _train_batches(model: Any, optimizer: Any, batches: Iterable, loss_fn: Calla
         loss.backward()
         optimizer.update()
         n = len(x)
+        batch_loss = float(loss.data)
         sums['total'] += n
-        sums['sum_loss'] += float(loss.data) * n
+        sums['sum_loss'] += batch_loss * n
         postfix = {'loss': f'{sums["sum_loss"] / sums["total"]:.4f}'}
         if metric is not None:
             sums['sum_metric'] += float(metric(y, t).data) * n
@@ -242,7 +244,7 @@ def _train_batches(model: Any, optimizer: Any, batches: Iterable, loss_fn: Calla
         sums['elapsed'] += now - mark
         mark = now
         if after_batch is not None:
-            after_batch()
+            after_batch(batch_loss)
 
 
 def _sums_result(sums: dict[str, float], metric: Callable | None) -> dict[str, float]:
@@ -291,6 +293,85 @@ def _check_seconds(who: str, name: str, value: Any) -> float:
     return float(value)
 
 
+class _Callbacks:
+    """The callbacks of a run (``zerograd.callbacks``' protocol): each method is called on
+    every callback that has it, in the order given; their states go into the checkpoints
+    as a list of ``{'class': name, 'state': state_dict()}``, by position."""
+
+    def __init__(self, who: str, callbacks: Any, comm: Any) -> None:
+        from zerograd.callbacks import Callback
+        if callbacks is None:
+            callbacks = []
+        if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f'{who}: callbacks must be a list of callbacks, got '
+                            f'{type(callbacks).__name__} (wrap one in a list: callbacks=[...])')
+        for i, callback in enumerate(callbacks):
+            if isinstance(callback, type):
+                raise TypeError(f'{who}: callbacks[{i}] is the class {callback.__name__}, not a '
+                                f'callback; give an instance: {callback.__name__}(...)')
+        self.who, self.items = who, list(callbacks)
+        for callback in self.items:
+            if isinstance(callback, Callback):
+                # Under data-parallel fit every process runs the callbacks (their decisions
+                # agree); writers look at ``rank`` and write on rank 0 alone.
+                callback.rank = 0 if comm is None else int(comm.rank)
+            if hasattr(callback, 'stop_training'):
+                callback.stop_training = False  # a request of an earlier run is not this one's
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def call(self, method: str, *args: Any) -> None:
+        for callback in self.items:
+            function = getattr(callback, method, None)
+            if function is not None:
+                function(*args)
+
+    def names(self) -> list[str]:
+        return [type(callback).__name__ for callback in self.items]
+
+    def stopping(self) -> list[str]:
+        """The names of the callbacks asking to stop."""
+        return [type(c).__name__ for c in self.items if getattr(c, 'stop_training', False)]
+
+    def states(self) -> list[dict]:
+        states = []
+        for i, callback in enumerate(self.items):
+            name = type(callback).__name__
+            state = callback.state_dict() if hasattr(callback, 'state_dict') else {}
+            try:
+                if not isinstance(state, dict):
+                    raise TypeError(f'it returned a {type(state).__name__}, not a dict')
+                json.dumps(state)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f'{self.who}: {name}.state_dict() (callbacks[{i}]) must return a '
+                                'dict of JSON values (numbers, strings, lists, dicts, None) to '
+                                f'be saved in the checkpoint: {error}') from None
+            states.append({'class': name, 'state': state})
+        return states
+
+    def check_saved(self, saved: Any, path: str) -> None:
+        """ValueError unless ``saved`` (a checkpoint's) matches these callbacks by count and
+        class, position by position."""
+        if not isinstance(saved, list) or not all(
+                isinstance(entry, dict) and set(entry) == {'class', 'state'}
+                and isinstance(entry['class'], str) and isinstance(entry['state'], dict)
+                for entry in saved):
+            raise ValueError(f'{self.who}: {path} holds broken callback states (not a list of '
+                             '{"class", "state"} objects)')
+        saved_names = [entry['class'] for entry in saved]
+        if saved_names != self.names():
+            raise ValueError(f'{self.who}: the checkpoint {path} was saved with the callbacks '
+                             f'{saved_names}, this run has {self.names()}; a resume continues '
+                             'the saved run with the same callbacks in the same order (or '
+                             'start a new run in another folder)')
+
+    def load(self, saved: list[dict]) -> None:
+        for callback, entry in zip(self.items, saved):
+            if hasattr(callback, 'load_state_dict'):
+                callback.load_state_dict(entry['state'])
+
+
 class _Run:
     """What fit and fit_bptt share: the history, when to save and what to print.
 
@@ -304,7 +385,8 @@ class _Run:
 
     def __init__(self, who: str, model: Any, optimizer: Any, loader: Any, epochs: int,
                  out: str | None, quiet: bool, log: Callable[[str], None], log_every: int,
-                 checkpoint_every: float, progress_every: float, comm: Any = None) -> None:
+                 checkpoint_every: float, progress_every: float, comm: Any = None,
+                 callbacks: Any = None) -> None:
         if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)) \
                 or log_every < 1:
             raise ValueError(f'{who}: log_every must be an int >= 1, got {log_every!r}')
@@ -317,12 +399,13 @@ class _Run:
         # take part in every collective call (gathering their random states) and nothing else.
         self.comm = _parallel(comm)
         self.root = self.comm is None or self.comm.rank == 0
+        self.callbacks = _Callbacks(who, callbacks, self.comm)
         quiet = quiet or not self.root
         self.processes = 1 if self.comm is None else self.comm.size
         self.epochs, self.out, self.quiet, self.log = int(epochs), out, quiet, log
         self.log_every = int(log_every)
         self.history = History()
-        self.updates = 0  # fit_bptt's updates over the whole run (on_update's count)
+        self.updates = 0  # the optimizer updates over the whole run (from 1; a resume goes on)
         self.lines = not quiet and not Progress.shows_bars()
         # Mid-epoch checkpoints are timed by a clock each process reads on its own: on one
         # process only (with several, checkpoints come at the end of epochs).
@@ -361,6 +444,10 @@ class _Run:
                              f'size {saved_batch}, the loader has {batch_size}; a resume '
                              f'continues the saved run (use batch size {saved_batch}, or '
                              'start a new run in another folder)')
+        # Checkpoints written before callbacks existed hold none: then they start afresh.
+        saved_callbacks = state.get('callbacks') if state else None
+        if saved_callbacks is not None:
+            self.callbacks.check_saved(saved_callbacks, checkpoint_path(self.out))
         asked = self.optimizer.hyperparams()
         checkpoints.load(checkpoint_path(self.out), self.model, self.optimizer,
                          random_state=True)
@@ -371,14 +458,22 @@ class _Run:
                                  f'state for each of its {self.processes} processes')
             _set_random_state(states[self.comm.rank])
         self.history = info['history']
-        self.updates = int(state.get('updates', 0)) if state else 0
         partial = state.get('partial') if state else None
+        self.updates = int(state.get('updates', 0)) if state else 0
+        if self.who == 'fit' and saved_callbacks is None:
+            # fit counted no updates before callbacks existed: one per batch.
+            self.updates = epoch * len(self.loader) + (partial['iteration'] if partial else 0)
+        if saved_callbacks is not None:
+            self.callbacks.load(saved_callbacks)
         if not self.quiet:
             where = f'resumed after epoch {epoch}'
             if partial is not None:
                 where += (f', {partial["iteration"]} of {len(self.loader)} batches into epoch '
                           f'{epoch + 1}')
             self.log(f'{where} from {checkpoint_path(self.out)}')
+            if saved_callbacks is None and self.callbacks:
+                self.log(f'the checkpoint holds no callback state (written before callbacks '
+                         f'existed): {", ".join(self.callbacks.names())} start afresh')
             # The checkpoint's hyper-parameters win (an exact resume), said aloud when they
             # differ from the optimizer's (e.g. another --lr on the command line).
             for name, value in self.optimizer.hyperparams().items():
@@ -387,8 +482,25 @@ class _Run:
                              'resume continues the saved run; start a new one to change it)')
         return epoch, partial
 
-    def new_epoch(self) -> None:
+    def begin(self) -> None:
+        """``on_train_begin``: after a resume has loaded, before the first epoch."""
+        self.callbacks.call('on_train_begin', self.model, self.optimizer)
+
+    def start_epoch(self, epoch: int, resumed_inside: bool) -> None:
+        """``on_epoch_start``, except for an epoch resumed in its middle: it ran before the
+        checkpoint, whose callback states hold what it did (an exact resume)."""
         self.line_done = 0
+        if not resumed_inside:
+            self.callbacks.call('on_epoch_start', epoch)
+
+    def batch_end(self, loss: float) -> None:
+        """One more optimizer update: ``on_batch_end`` with the run's count."""
+        self.updates += 1
+        self.callbacks.call('on_batch_end', self.updates, loss)
+
+    def finish(self) -> History:
+        self.callbacks.call('on_train_end')
+        return self.history
 
     def progress(self, epoch: int, done: float, size: float, rate: float, text: str) -> None:
         """A progress line, when one is due (see the class)."""
@@ -415,11 +527,21 @@ class _Run:
         if time.perf_counter() - self.last_save >= self.checkpoint_every:
             self.save(epoch_done, partial())
 
-    def end_epoch(self, record: dict) -> None:
-        """Record the epoch; every ``log_every`` epochs and at the last, save and print."""
-        self.history.append(**record)
+    def end_epoch(self, record: dict) -> bool:
+        """Record the epoch; every ``log_every`` epochs and at the last, save and print.
+        The callbacks see the record first (what they add to it is kept). Returns whether
+        a callback asked to stop: this epoch is then the last, saved and printed."""
         epoch = int(record['epoch'])
-        logged = epoch % self.log_every == 0 or epoch == self.epochs
+        stopping: list[str] = []
+        if self.callbacks:
+            if self.comm is not None:  # one record for all (rank 0's clock for the rate)
+                record.update(self.comm.bcast_obj(record, root=0))
+            self.callbacks.call('on_epoch_end', epoch, record)
+            stopping = self.callbacks.stopping()
+            if self.comm is not None:  # rank 0 decides for all, should a callback disagree
+                stopping = self.comm.bcast_obj(stopping, root=0)
+        self.history.append(**record)
+        logged = epoch % self.log_every == 0 or epoch == self.epochs or bool(stopping)
         due = time.perf_counter() - self.last_save >= self.checkpoint_every
         if self.comm is not None and self.out is not None and not logged:
             due = self.comm.bcast_obj(due, root=0)  # rank 0's clock decides, for all
@@ -427,10 +549,16 @@ class _Run:
             self.save(epoch, None)
         if logged and not self.quiet:  # after the save: a printed epoch is never lost
             self.log(format_record(record))
+            if stopping and epoch < self.epochs:
+                self.log(f'{", ".join(stopping)} stopped training after epoch {epoch} of '
+                         f'{self.epochs}')
             self.last_line = time.perf_counter()
+        return bool(stopping)
 
     def save(self, epoch: int, partial: dict | None) -> None:
         state = {'kind': self.who, 'updates': self.updates, 'partial': partial}
+        if self.root:  # rank 0 alone writes; its callbacks' states are everyone's
+            state['callbacks'] = self.callbacks.states()
         if self.comm is not None:
             # The weights are the same on every process; the random states (shuffling of
             # each shard, dropout) are not: all are kept, for an exact resume.
@@ -447,7 +575,7 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         test_loader: Any = None, out: str | None = None, resume: bool = False,
         quiet: bool = False, log: Callable[[str], None] = print, log_every: int = 1,
         checkpoint_every: float = 180.0, progress_every: float = 30.0,
-        comm: Any = None) -> History:
+        comm: Any = None, callbacks: list | None = None) -> History:
     """Train for ``epochs`` epochs, with a progress bar per epoch and a line of metrics
     after it; returns the History (``train_loss``, ``train_accuracy``, ``test_loss``, ...).
 
@@ -470,9 +598,19 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
     (read by every process on a resume: a folder they all see); checkpoints come at the end
     of epochs and record the number of processes, and a resume needs as many. A
     communicator of size 1 (or None) changes nothing.
+
+    ``callbacks``: a list of ``zerograd.callbacks.Callback`` (EarlyStopping,
+    ModelCheckpoint, CSVLogger, a learning-rate schedule, ...), called at the points that
+    module describes; ``on_epoch_end`` sees the record before the History does, so what a
+    callback adds to it is kept, and a callback that sets ``stop_training`` ends training
+    after that epoch (saved and printed as the last; the History holds the epochs that
+    ran). Their ``state_dict()`` goes into every checkpoint, and ``resume=True`` restores it
+    (the callbacks given must match the saved ones, by count and class). Data-parallel,
+    every process runs them with the same record (rank 0's), so that their decisions
+    agree; ``on_batch_end``'s loss is then the process's own batch loss.
     """
     run = _Run('fit', model, optimizer, train_loader, epochs, out, quiet, log, log_every,
-               checkpoint_every, progress_every, comm)
+               checkpoint_every, progress_every, comm, callbacks)
     parallel, quiet = run.comm, run.quiet
     scale, stepper = 1, optimizer
     if parallel is not None:
@@ -489,21 +627,23 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
     start_epoch, partial = run.start(resume)
     if parallel is not None:
         parallel.bcast_data(model, root=0)  # the same start everywhere (rank 0's draw)
+    run.begin()
     size = len(train_loader.dataset) * scale
     for epoch in range(start_epoch + 1, epochs + 1):
         # A bar per epoch, unless epochs are many and short (then only the logged ones).
         shown = log_every == 1 or epoch % log_every == 0
         progress = Progress(size, f'epoch {epoch}/{epochs}', quiet or not shown)
         sums, batches = _new_sums(), train_loader
+        run.start_epoch(epoch, resumed_inside=partial is not None)
         if partial is not None:  # resumed in the middle of this epoch
             _check_sums('fit', partial, set(sums))
             sums.update(partial['sums'])
             train_loader.seek(partial['iteration'], _decode_array(partial['index'], 'index'))
             batches, partial = _rest_of_epoch(train_loader), None
             progress.update(int(sums['total']))
-        run.new_epoch()
 
-        def after_batch() -> None:
+        def after_batch(loss: float) -> None:
+            run.batch_end(loss)
             rate = sums['total'] / max(sums['elapsed'], 1e-9)
             text = f'loss {sums["sum_loss"] / sums["total"]:.4f}'
             if metric is not None:
@@ -532,15 +672,17 @@ def fit(model: Any, optimizer: Any, train_loader: Any, epochs: int, *,
         if test_loader is not None:
             test = evaluate(model, test_loader, loss_fn, metric, comm=parallel)
             record.update({f'test_{name}': value for name, value in test.items()})
-        run.end_epoch(record)
-    return run.history
+        if run.end_epoch(record):
+            break
+    return run.finish()
 
 
 def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: int, *,
              loss_fn: Callable = F.mean_squared_error, out: str | None = None,
              resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
              log_every: int = 1, on_update: Callable[[int], None] | None = None,
-             checkpoint_every: float = 180.0, progress_every: float = 30.0) -> History:
+             checkpoint_every: float = 180.0, progress_every: float = 30.0,
+             callbacks: list | None = None) -> History:
     """Train a recurrent model by truncated backpropagation through time (the book's
     steps 59-60): ``loader`` yields one time step ``(x, t)`` at a time, in order (e.g. a
     ``SeqDataLoader``); the loss is summed over ``bptt_length`` steps, then backward,
@@ -549,20 +691,23 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
     divided by the steps of the epoch, as the book prints it. ``on_update(n)`` is called
     after the n-th update of the run (e.g. to print a sample); ``out``, ``resume``,
     ``checkpoint_every`` (mid-epoch checkpoints come after an update, with the recurrent
-    layers' state ``h``/``c``) and ``progress_every`` as for ``fit``.
+    layers' state ``h``/``c``), ``progress_every`` and ``callbacks`` as for ``fit``
+    (``on_batch_end`` after each update, with the chunk's summed loss).
     """
     if isinstance(bptt_length, bool) or not isinstance(bptt_length, (int, np.integer)) \
             or bptt_length < 1:
         raise ValueError(f'fit_bptt: bptt_length must be an int >= 1, got {bptt_length!r}')
     run = _Run('fit_bptt', model, optimizer, loader, epochs, out, quiet, log, log_every,
-               checkpoint_every, progress_every)
+               checkpoint_every, progress_every, callbacks=callbacks)
     start_epoch, partial = run.start(resume)
+    run.begin()
     steps_per_epoch = len(loader)
     for epoch in range(start_epoch + 1, epochs + 1):
         shown = log_every == 1 or epoch % log_every == 0
         progress = Progress(steps_per_epoch, f'epoch {epoch}/{epochs}', quiet or not shown)
         model.reset_state()
         loss, sums, batches = 0, {'total': 0.0, 'count': 0, 'elapsed': 0.0}, loader
+        run.start_epoch(epoch, resumed_inside=partial is not None)
         if partial is not None:  # resumed after an update in the middle of this epoch
             _check_sums('fit_bptt', partial, set(sums))
             sums.update(partial['sums'])
@@ -571,7 +716,6 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
             batches, partial = _rest_of_epoch(loader), None
             progress.update(int(sums['count']))
         count, total = int(sums['count']), sums['total']
-        run.new_epoch()
         mark = time.perf_counter()
         x = None
         try:
@@ -583,9 +727,10 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
                     loss.backward()
                     loss.unchain_backward()
                     optimizer.update()
-                    total += float(loss.data)
+                    chunk_loss = float(loss.data)
+                    total += chunk_loss
                     loss = 0
-                    run.updates += 1
+                    run.batch_end(chunk_loss)
                     progress.update(bptt_length, loss=f'{total / count:.4f}')
                     if on_update is not None:
                         on_update(run.updates)
@@ -609,8 +754,9 @@ def fit_bptt(model: Any, optimizer: Any, loader: Any, epochs: int, bptt_length: 
             raise ValueError('fit_bptt: the loader gave no time steps')
         record = {'epoch': epoch, 'train_loss': total / count,
                   'samples_per_second': count * len(x) / max(sums['elapsed'], 1e-9)}
-        run.end_epoch(record)
-    return run.history
+        if run.end_epoch(record):
+            break
+    return run.finish()
 
 
 def format_record(record: dict[str, float]) -> str:
