@@ -418,3 +418,27 @@ def test_kill_9_at_random_moments_keeps_history_and_checkpoint_together(tmp_path
     records = json.loads((run / 'history.json').read_text())
     assert [record['epoch'] for record in records] == list(range(1, final + 1))
     assert time.monotonic() - start < 120
+
+
+def test_train_with_tensorboard_logs_the_history_and_the_graph(tmp_path):
+    """--tensorboard DIR: TensorBoard's own reader finds every epoch's figures, equal to
+    history.json's, the weights' histograms and the model's graph."""
+    import json
+    pytest.importorskip('tensorboardX')
+    accumulator = pytest.importorskip(
+        'tensorboard.backend.event_processing.event_accumulator')
+    status, _, err = zerograd('train', 'spiral', '--epochs', '3', '--quiet', '--out', 'run',
+                              '--tensorboard', 'tb', cwd=tmp_path)
+    assert status == 0, err
+    history = json.loads((tmp_path / 'run' / 'history.json').read_text())
+    events = accumulator.EventAccumulator(str(tmp_path / 'tb'), size_guidance={
+        accumulator.SCALARS: 0, accumulator.HISTOGRAMS: 0})
+    events.Reload()
+    for key, tag in [('train_loss', 'loss/train'), ('test_accuracy', 'accuracy/test')]:
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2, 3]
+        np.testing.assert_allclose([e.value for e in logged], [r[key] for r in history],
+                                   rtol=1e-6)
+    assert {'l0/W', 'l1/b'} <= set(events.Tags()['histograms'])
+    ops = {node.op for node in events.Graph().node}
+    assert {'Linear', 'Sigmoid'} <= ops or {'Linear', 'ReLU'} <= ops, ops

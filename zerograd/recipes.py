@@ -101,14 +101,20 @@ def _callback_plan(options: Options, chosen: Recipe) -> list[str]:
     return plan
 
 
-def _callbacks(options: Options, chosen: Recipe) -> list:
+def _callbacks(options: Options, chosen: Recipe, loader: DataLoader | None = None) -> list:
     """fit's callbacks for the options, in ``_callback_plan``'s order: the best weights
-    kept (recipes with a test set), early stopping on the test loss, TensorBoard logging."""
+    kept (recipes with a test set), early stopping on the test loss, TensorBoard logging
+    (with the model's graph drawn on ``loader``'s first example, when one is given)."""
     from zerograd.callbacks import EarlyStopping, ModelCheckpoint
 
     def tensorboard() -> Any:
         from zerograd.tensorboard import TensorBoardLogger  # an optional extra: only if asked
-        return TensorBoardLogger(options.tensorboard)
+        example = None
+        if loader is not None:
+            example = np.stack([cuda.as_numpy(loader.dataset[0][0])])
+            if options.gpu:
+                example = cuda.as_cupy(example)
+        return TensorBoardLogger(options.tensorboard, example_input=example)
 
     make = {'ModelCheckpoint': lambda: ModelCheckpoint(os.path.join(options.out, BEST_WEIGHTS),
                                                        monitor=BEST_MONITOR),
@@ -338,7 +344,7 @@ def spiral(options: Options) -> dict:
     model = EXPORTED['spiral'].build({})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.SGD(options.lr).setup(model)
-    callbacks = _callbacks(options, RECIPES['spiral'])
+    callbacks = _callbacks(options, RECIPES['spiral'], train_loader)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=options.log, log_every=50,
@@ -402,7 +408,7 @@ def _train_mnist(options: Options, hidden: tuple, graph: bool, command: str) -> 
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
     optimizer.add_hook(optimizers.WeightDecay(1e-4))
-    callbacks = _callbacks(options, RECIPES['mnist-mlp'])
+    callbacks = _callbacks(options, RECIPES['mnist-mlp'], train_loader)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=log,
@@ -547,7 +553,7 @@ def mnist_cnn(options: Options) -> dict:
     model = EXPORTED['mnist-cnn'].build({})
     _to_device(options, model, train_loader, test_loader)
     optimizer = optimizers.Adam(alpha=options.lr).setup(model)
-    callbacks = _callbacks(options, RECIPES['mnist-cnn'])
+    callbacks = _callbacks(options, RECIPES['mnist-cnn'], train_loader)
     history = training.fit(model, optimizer, train_loader, options.epochs,
                            test_loader=test_loader, out=options.out, resume=options.resume,
                            quiet=options.quiet, log=options.log,

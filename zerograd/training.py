@@ -475,9 +475,14 @@ class _Run:
                 self.log(f'the checkpoint holds no callback state (written before callbacks '
                          f'existed): {", ".join(self.callbacks.names())} start afresh')
             # The checkpoint's hyper-parameters win (an exact resume), said aloud when they
-            # differ from the optimizer's (e.g. another --lr on the command line).
+            # differ from the optimizer's (e.g. another --lr on the command line); not the
+            # learning rate a schedule among the callbacks has moved on.
+            from zerograd.schedulers import LRScheduler
+            scheduled = {getattr(self.optimizer, '_lr_name', None)
+                         for callback in self.callbacks.items
+                         if isinstance(callback, LRScheduler)}
             for name, value in self.optimizer.hyperparams().items():
-                if name in asked and asked[name] != value:
+                if name in asked and asked[name] != value and name not in scheduled:
                     self.log(f'{name} = {value:g} from the checkpoint, not {asked[name]:g} (a '
                              'resume continues the saved run; start a new one to change it)')
         return epoch, partial
