@@ -188,6 +188,33 @@ class Variable:
         text = str(self.data).replace('\n', '\n' + ' ' * 9)
         return f'variable({text})'
 
+    # -- Python numbers (PyTorch's names): only a one-element Variable is one number
+    def item(self) -> Any:
+        """The value of a one-element Variable (any shape of size 1) as a Python number,
+        as ``ndarray.item()``: ``loss.item()``. ValueError naming the shape otherwise."""
+        if self.data is None:
+            raise TypeError(f'Variable{self._label()}.item: a Variable without data '
+                            '(Variable(None)) holds no number')
+        if self.data.size != 1:
+            raise ValueError(f'Variable{self._label()}.item: only a one-element Variable is '
+                             f'one number, got shape {self.data.shape} ({self.data.size} '
+                             'elements); use .data for the array')
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())  # truncated toward zero, as int(3.7) and PyTorch's int()
+
+    # -- Jupyter
+    def _repr_svg_(self) -> str | None:
+        """The picture of the graph that computed this Variable, for Jupyter (Graphviz's
+        ``dot``); None (Jupyter then shows the repr) for a leaf, a graph too large to draw
+        or where ``dot`` is missing. See ``zerograd.summary.graph_svg``."""
+        from zerograd.summary import graph_svg  # at call time: summary imports layers
+        return graph_svg(self)
+
     # -- the graph
     def set_creator(self, func: Function) -> None:
         """Record ``func`` as the function that produced this variable."""

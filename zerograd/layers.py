@@ -16,7 +16,7 @@ import numpy as np
 
 import zerograd.functions as F
 from zerograd import cuda, utils
-from zerograd.core import Config, Parameter, Variable
+from zerograd.core import Config, Parameter, Variable, using_config
 from zerograd.functions_conv import _pair, _window_args
 
 
@@ -29,16 +29,33 @@ def _weak(obj: Any) -> Any:
         return lambda: None
 
 
+# What watches layer calls (``zerograd.summary`` while it runs a forward): objects with
+# ``enter(layer)`` and ``exit(layer, outputs)``. Empty almost always, so Layer.__call__
+# pays one truth test of a list for it.
+_call_observers: list = []
+
+
 class Layer:
     """Base class of layers and models: subclasses assign Parameters and Layers as
     attributes in ``__init__`` and write ``forward``.
 
     ``training`` is this layer's own mode (``train()``/``eval()`` set it, for the layer and
     its sublayers); a layer that acts differently in training (dropout, batch norm) asks
-    ``in_training()``, which is also False under the global ``test_mode()``.
+    ``in_training()``, which is also False under the global ``test_mode()``. A layer in
+    eval mode runs its whole ``forward`` (sublayers and functions such as ``F.dropout``
+    included) as under ``test_mode()``, so a model's own functions honour its mode too.
+
+    PyTorch's names sit beside the book's: ``parameters()``/``named_parameters()`` (the
+    trained parameters), ``zero_grad()`` (``cleargrads()``), ``state_dict()``/
+    ``load_state_dict()`` (the weight file's arrays), ``print(layer)`` (the layer tree)
+    and ``summary(x)`` (shapes and counts of one forward).
     """
 
     training: bool = True  # a class default: a subclass that skips __init__ still has it
+    # Attribute names of Parameters that hold state, not weights (BatchNorm's running
+    # statistics): never given a gradient, so no optimizer changes them; saved in weight
+    # files and state_dict(), left out of parameters() (PyTorch's buffers).
+    _buffer_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._params: list[str] = []
@@ -53,6 +70,11 @@ class Layer:
         super().__setattr__(name, value)
 
     def __call__(self, *inputs: Any) -> Any:
+        if _call_observers or not self.training:
+            return self._call_watched(inputs)
+        return self._forward_and_record(inputs)
+
+    def _forward_and_record(self, inputs: tuple) -> Any:
         outputs = self.forward(*inputs)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
@@ -61,6 +83,23 @@ class Layer:
         self.__dict__['inputs'] = [_weak(x) for x in inputs]
         self.__dict__['outputs'] = [_weak(y) for y in outputs]
         return outputs if len(outputs) > 1 else outputs[0]
+
+    def _call_watched(self, inputs: tuple) -> Any:
+        """``__call__``'s slow path: a layer in eval mode (its forward runs under
+        ``test_mode()``) or a call someone watches (a summary being made)."""
+        for observer in _call_observers:
+            observer.enter(self)
+        outputs = None
+        try:
+            if self.training:
+                outputs = self._forward_and_record(inputs)
+            else:
+                with using_config('train', False):
+                    outputs = self._forward_and_record(inputs)
+        finally:
+            for observer in _call_observers:
+                observer.exit(self, outputs)
+        return outputs
 
     def forward(self, *inputs: Any) -> Any:
         raise NotImplementedError(f'{type(self).__name__}.forward is not written')
@@ -100,6 +139,82 @@ class Layer:
         """Forget every parameter's gradient (call before each backward)."""
         for param in self.params():
             param.cleargrad()
+
+    # -- PyTorch's names, beside the book's ---------------------------------------
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """``(key, Parameter)`` for every trained parameter of this layer and its
+        sublayers, in registration order, each Parameter once (a shared one under its
+        first key), created or not.
+
+        The keys are the weight file's (``named_params()``), attribute paths joined by
+        '/' (``'l0/W'``), not PyTorch's '.': one spelling for a parameter across weight
+        files, ``state_dict()`` and the optimizers' state. BatchNorm's running statistics
+        (``avg_mean``, ``avg_var``) are not trained parameters and are left out, as
+        PyTorch's buffers are; ``params()`` (the book's) and ``state_dict()`` include them.
+        """
+        seen = set()
+        for key, param in self.named_params().items():
+            if id(param) not in seen:
+                seen.add(id(param))
+                if key.rpartition('/')[2] not in self._owner_buffers(key):
+                    yield key, param
+
+    def _owner_buffers(self, key: str) -> tuple[str, ...]:
+        """The ``_buffer_names`` of the layer that owns the parameter at ``key``."""
+        layer = self
+        for name in key.split('/')[:-1]:
+            layer = layer.__dict__[name]
+        return layer._buffer_names
+
+    def parameters(self) -> Iterator[Parameter]:
+        """Every trained Parameter, as ``named_parameters()`` gives them (PyTorch's name;
+        the book's ``params()`` also yields BatchNorm's running statistics, which get no
+        gradient, so optimizers skip them either way)."""
+        for _, param in self.named_parameters():
+            yield param
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient: ``cleargrads()`` under PyTorch's name (grads
+        become None, PyTorch's default ``set_to_none=True``)."""
+        self.cleargrads()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{key: NumPy copy} of every parameter and running statistic, the keys and arrays
+        of ``save_weights``' file (``'l0/W'``). ValueError for a parameter not created
+        yet: run one forward first (lazy layers create their weights on the first call)."""
+        arrays = self.weight_arrays(f'{type(self).__name__}.state_dict')
+        return {key: np.array(value, copy=True) for key, value in arrays.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
+        """Load ``state`` ({key: array}, as ``state_dict()`` gives) into the parameters,
+        with ``load_weights``' checks: every shape and dtype, finite values, and (when
+        ``strict``) no key missing or unexpected; on any difference nothing changes and
+        the ValueError names what differs. Parameters not created yet (lazy layers) are
+        created from the arrays, as ``load_weights`` does. Arrays are copied.
+        ``strict=False`` loads the keys the model has and skips the others.
+        Returns ``LoadResult(missing_keys, unexpected_keys)``, as PyTorch does."""
+        who = f'{type(self).__name__}.load_state_dict'
+        if not isinstance(state, Mapping):
+            raise TypeError(f'{who}: state must be a dict of arrays (as state_dict() gives), '
+                            f'got {type(state).__name__}')
+        arrays = {}
+        for key, value in state.items():
+            if isinstance(value, Variable):
+                value = value.data
+            if not isinstance(key, str) or not (isinstance(value, np.ndarray)
+                                                or cuda._is_cupy_array(value)):
+                raise TypeError(f'{who}: state must map str keys to arrays, got {key!r}: '
+                                f'{type(value).__name__}')
+            arrays[key] = np.array(cuda.as_numpy(value), copy=True)
+        params = self.named_params()
+        may_be_missing = {key for key in self.not_created_by_design()
+                          if params[key].data is None}
+        missing = sorted(set(params) - set(arrays) - may_be_missing)
+        unexpected = sorted(set(arrays) - set(params))
+        if not strict:
+            arrays = {key: value for key, value in arrays.items() if key in params}
+        self._set_weights(self._check_weights(arrays, who, strict, source='state'))
+        return LoadResult(missing, unexpected)
 
     def to_cpu(self) -> Layer:
         for param in self.params():
@@ -205,16 +320,18 @@ class Layer:
                           self._check_weight_layout(headers, where))
         self._set_weights(self._check_weights(arrays, where))
 
-    def _check_weight_layout(self, arrays: Mapping[str, Any], who: str) -> None:
+    def _check_weight_layout(self, arrays: Mapping[str, Any], who: str,
+                             strict: bool = True, source: str = 'file') -> None:
         """Check keys, shapes and dtypes of ``arrays`` ({key: anything with .shape and
         .dtype: arrays or .npy headers}) against the parameters; raise ValueError naming
-        every key missing, unexpected, of another shape or of a dtype the parameter does
-        not take."""
+        every key missing (only when ``strict``), unexpected, of another shape or of a
+        dtype the parameter does not take. ``source`` names the arrays in the message
+        ('file', or 'state' for a state dict)."""
         params = self.named_params()
         specs = self._named_specs()
         may_be_missing = {key for key in self.not_created_by_design()
                           if params[key].data is None}
-        missing = sorted(set(params) - set(arrays) - may_be_missing)
+        missing = sorted(set(params) - set(arrays) - may_be_missing) if strict else []
         unexpected = sorted(set(arrays) - set(params))
         common = sorted(set(params) & set(arrays))
         not_numbers, wrong_dtype = [], []
@@ -232,14 +349,15 @@ class Layer:
             shape = tuple(arrays[key].shape)
             if params[key].data is not None:
                 if shape != params[key].data.shape:
-                    wrong_shape.append(f'{key}: file {shape}, model {params[key].data.shape}')
+                    wrong_shape.append(f'{key}: {source} {shape}, model '
+                                   f'{params[key].data.shape}')
             elif key in specs and not _fits_spec(shape, specs[key].shape, sizes):
                 expected = _shape_text(specs[key].shape)
-                wrong_shape.append(f'{key}: file {shape}, the layer makes {expected}')
+                wrong_shape.append(f'{key}: {source} {shape}, the layer makes {expected}')
         if missing or unexpected or wrong_shape or not_numbers or wrong_dtype:
             problems = []
             if missing:
-                problems.append(f'missing from the file: {missing}')
+                problems.append(f'missing from the {source}: {missing}')
             if unexpected:
                 problems.append(f'not in the model: {unexpected}')
             if wrong_shape:
@@ -248,13 +366,15 @@ class Layer:
                 problems.append(f'not numbers: {not_numbers}')
             if wrong_dtype:
                 problems.append(f'wrong dtypes: {wrong_dtype}')
-            raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
+            raise ValueError(f'{who}: the {source} does not match the model; '
+                             + '; '.join(problems))
 
-    def _check_weights(self, arrays: dict[str, np.ndarray], who: str) -> dict[str, np.ndarray]:
+    def _check_weights(self, arrays: dict[str, np.ndarray], who: str,
+                       strict: bool = True, source: str = 'file') -> dict[str, np.ndarray]:
         """Check ``arrays`` against the parameters (``_check_weight_layout``, then every
         value finite and representable in the dtype it is loaded into); return them in
         that dtype. ValueError naming every key that differs; nothing changes."""
-        self._check_weight_layout(arrays, who)
+        self._check_weight_layout(arrays, who, strict, source)
         params = self.named_params()
         specs = self._named_specs()
         converted, not_finite, too_large = {}, [], []
@@ -276,7 +396,8 @@ class Layer:
                 problems.append(f'not finite (nan or inf): {not_finite}')
             if too_large:
                 problems.append(f'values too large: {too_large}')
-            raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
+            raise ValueError(f'{who}: the {source} does not match the model; '
+                             + '; '.join(problems))
         return converted
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
@@ -298,6 +419,13 @@ class Layer:
             if xp is not np:
                 data = xp.asarray(data)
             param.data = data
+
+
+class LoadResult(NamedTuple):
+    """What ``Layer.load_state_dict`` did not load: keys of the model missing from the
+    state, and keys of the state the model does not have (both empty when strict)."""
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class ParamSpec(NamedTuple):
@@ -566,7 +694,11 @@ class Linear(Layer):
 class BatchNorm(Layer):
     """Batch normalisation for x (N, C) or (N, C, H, W); parameters created on the first
     call. ``avg_mean``/``avg_var`` are running statistics: saved with the weights, never
-    trained (they get no gradient)."""
+    trained (they get no gradient), not in ``parameters()``. In training (``in_training()``)
+    it normalises by the batch's statistics and updates the running ones; in eval mode
+    (``eval()``, or ``test_mode()``) it uses the running ones and changes nothing."""
+
+    _buffer_names = ('avg_mean', 'avg_var')  # running statistics: not in parameters()
 
     def __init__(self) -> None:
         super().__init__()
