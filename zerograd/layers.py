@@ -216,6 +216,55 @@ class Layer:
         self._set_weights(self._check_weights(arrays, who, strict, source='state'))
         return LoadResult(missing, unexpected)
 
+    # -- how a layer shows itself -------------------------------------------------
+    def _repr_items(self) -> list[tuple[str, Any]]:
+        """(attribute name, Parameter or Layer) for everything this layer registered, in
+        order; Sequential adds its plain callables."""
+        return [(name, self.__dict__[name]) for name in self._params]
+
+    def _param_text(self, name: str, param: Parameter) -> str:
+        """'W: (3, 100)'; 'W: (?, 100) not created' for a lazy parameter (its spec's
+        sizes, '?' for those learnt from the first input); running statistics marked."""
+        note = ' (not trained)' if name in self._buffer_names else ''
+        if param.data is not None:
+            return f'{name}: {tuple(param.data.shape)}{note}'
+        spec = self.param_specs().get(name)
+        if spec is None:
+            return f'{name}: not created{note}'
+        shape = _shape_text(tuple('?' if isinstance(d, str) else d for d in spec.shape))
+        return f'{name}: {shape} not created{note}'
+
+    def __repr__(self) -> str:
+        """The layer tree, PyTorch-like: ``Linear(W: (5, 4), b: (4,))`` for a layer with
+        parameters only, and one indented line per parameter and sublayer otherwise:
+        ``(l0): Linear(...)``; ``(1): relu`` for a plain function in a Sequential."""
+        items = self._repr_items()
+        name = type(self).__name__
+        if all(isinstance(obj, Parameter) for _, obj in items):
+            return f'{name}(' + ', '.join(self._param_text(k, p) for k, p in items) + ')'
+        lines = []
+        for key, obj in items:
+            if isinstance(obj, Parameter):
+                lines.append(self._param_text(key, obj))
+            elif isinstance(obj, Layer):
+                lines.append(f'({key}): ' + repr(obj).replace('\n', '\n  '))
+            else:
+                lines.append(f'({key}): {_callable_name(obj)}')
+        return f'{name}(\n  ' + '\n  '.join(lines) + '\n)'
+
+    def _repr_html_(self) -> str:
+        """The layer tree as an HTML table for Jupyter (layers, parameter shapes, counts),
+        without running anything; ``summary(x)`` adds the output shapes."""
+        from zerograd.summary import layer_table_html  # at call time: summary imports us
+        return layer_table_html(self)
+
+    def summary(self, *inputs: Any, depth: int | None = None) -> Any:
+        """Run one forward on ``inputs`` (no graph, test mode) and return a
+        ``zerograd.summary.Summary``: each layer's output shape, parameter counts and
+        memory; ``print()`` it for the table. See ``zerograd.summary.summary``."""
+        from zerograd.summary import summary
+        return summary(self, *inputs, depth=depth)
+
     def to_cpu(self) -> Layer:
         for param in self.params():
             param.to_cpu()
@@ -419,6 +468,12 @@ class Layer:
             if xp is not np:
                 data = xp.asarray(data)
             param.data = data
+
+
+def _callable_name(fn: Any) -> str:
+    """A plain function's name for the layer tree ('relu'), else its repr."""
+    name = getattr(fn, '__name__', None)
+    return name if isinstance(name, str) else repr(fn)
 
 
 class LoadResult(NamedTuple):
