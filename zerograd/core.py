@@ -188,30 +188,22 @@ class Variable:
         text = str(self.data).replace('\n', '\n' + ' ' * 9)
         return f'variable({text})'
 
-    # -- Python numbers (PyTorch's names): only a one-element Variable is one number
+    # -- PyTorch's Python numbers, and Jupyter's picture of the graph
     def item(self) -> Any:
-        """The value of a one-element Variable (any shape of size 1) as a Python number,
-        as ``ndarray.item()``: ``loss.item()``. ValueError naming the shape otherwise."""
-        if self.data is None:
-            raise TypeError(f'Variable{self._label()}.item: a Variable without data '
-                            '(Variable(None)) holds no number')
-        if self.data.size != 1:
+        """A one-element Variable's value (any shape of size 1) as a Python number."""
+        if self.size != 1:  # Variable(None): size's AttributeError says so
             raise ValueError(f'Variable{self._label()}.item: only a one-element Variable is '
-                             f'one number, got shape {self.data.shape} ({self.data.size} '
-                             'elements); use .data for the array')
+                             f'one number, got shape {self.shape}; use .data for the array')
         return self.data.item()
 
     def __float__(self) -> float:
         return float(self.item())
 
     def __int__(self) -> int:
-        return int(self.item())  # truncated toward zero, as int(3.7) and PyTorch's int()
+        return int(self.item())  # toward zero, as int(-2.7) and PyTorch's
 
-    # -- Jupyter
     def _repr_svg_(self) -> str | None:
-        """The picture of the graph that computed this Variable, for Jupyter (Graphviz's
-        ``dot``); None (Jupyter then shows the repr) for a leaf, a graph too large to draw
-        or where ``dot`` is missing. See ``zerograd.summary.graph_svg``."""
+        """The graph behind this Variable as SVG, or None (see ``summary.graph_svg``)."""
         from zerograd.summary import graph_svg  # at call time: summary imports layers
         return graph_svg(self)
 
