@@ -357,6 +357,17 @@ def test_repr_of_a_layer_without_parameters_is_short():
     assert repr(L.Linear(3, nobias=True, in_size=2)) == 'Linear(W: (2, 3))'
 
 
+def test_print_a_layer_with_many_parameters_gives_each_a_line():
+    class Flat(Layer):
+        def __init__(self):
+            super().__init__()
+            for i in range(5):
+                setattr(self, f'p{i}', Parameter(np.zeros(i + 1)))
+
+    assert str(Flat()) == ('Flat(\n  p0: (1,)\n  p1: (2,)\n  p2: (3,)\n  p3: (4,)\n'
+                           '  p4: (5,)\n)')
+
+
 def test_print_vgg16_lists_its_sixteen_layers():
     lines = str(VGG16()).splitlines()
     assert lines[0] == 'VGG16(' and lines[-1] == ')' and len(lines) == 18

@@ -236,11 +236,20 @@ class Layer:
 
     def __repr__(self) -> str:
         """The layer tree, PyTorch-like: ``Linear(W: (5, 4), b: (4,))`` for a layer with
-        parameters only, and one indented line per parameter and sublayer otherwise:
-        ``(l0): Linear(...)``; ``(1): relu`` for a plain function in a Sequential."""
+        at most four parameters and no sublayers, and one indented line per parameter and
+        sublayer otherwise: ``(l0): Linear(...)``; ``(1): relu`` for a plain function in a
+        Sequential.
+
+        >>> from zerograd.models import Sequential
+        >>> print(Sequential(Linear(3, in_size=2), F.relu))
+        Sequential(
+          (l0): Linear(W: (2, 3), b: (3,))
+          (1): relu
+        )
+        """
         items = self._repr_items()
         name = type(self).__name__
-        if all(isinstance(obj, Parameter) for _, obj in items):
+        if len(items) <= 4 and all(isinstance(obj, Parameter) for _, obj in items):
             return f'{name}(' + ', '.join(self._param_text(k, p) for k, p in items) + ')'
         lines = []
         for key, obj in items:

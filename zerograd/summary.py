@@ -20,8 +20,6 @@ import threading
 import warnings
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from zerograd import layers, utils
 from zerograd.core import Parameter, Variable, no_grad, test_mode
 from zerograd.layers import Layer
@@ -147,6 +145,13 @@ def summary(model: Layer, *inputs: Any, depth: int | None = None) -> Summary:
     forward leaves; call ``reset_state()`` after it if that matters.
     depth: show only rows that deep (0: the model alone); None: all. The totals are the
     whole model's either way.
+
+    >>> import numpy as np
+    >>> import zerograd.layers as L
+    >>> from zerograd.models import Sequential
+    >>> result = summary(Sequential(L.Linear(4), L.Linear(2)), np.zeros((1, 3), np.float32))
+    >>> result.total_params, result.rows[1].name, result.rows[1].output_shape
+    (26, 'l0', (1, 4))
     """
     if not isinstance(model, Layer):
         raise TypeError(f'summary: model must be a Layer or Model, got {type(model).__name__}')
