@@ -188,6 +188,25 @@ class Variable:
         text = str(self.data).replace('\n', '\n' + ' ' * 9)
         return f'variable({text})'
 
+    # -- PyTorch's Python numbers, and Jupyter's picture of the graph
+    def item(self) -> Any:
+        """A one-element Variable's value (any shape of size 1) as a Python number."""
+        if self.size != 1:  # Variable(None): size's AttributeError says so
+            raise ValueError(f'Variable{self._label()}.item: only a one-element Variable is '
+                             f'one number, got shape {self.shape}; use .data for the array')
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())  # toward zero, as int(-2.7) and PyTorch's
+
+    def _repr_svg_(self) -> str | None:
+        """The graph behind this Variable as SVG, or None (see ``summary.graph_svg``)."""
+        from zerograd.summary import graph_svg  # at call time: summary imports layers
+        return graph_svg(self)
+
     # -- the graph
     def set_creator(self, func: Function) -> None:
         """Record ``func`` as the function that produced this variable."""

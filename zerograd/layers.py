@@ -16,7 +16,7 @@ import numpy as np
 
 import zerograd.functions as F
 from zerograd import cuda, initializers, utils
-from zerograd.core import Config, Parameter, Variable
+from zerograd.core import Config, Parameter, Variable, using_config
 from zerograd.functions_conv import _pair, _window_args
 
 
@@ -29,16 +29,33 @@ def _weak(obj: Any) -> Any:
         return lambda: None
 
 
+# What watches layer calls (``zerograd.summary`` while it runs a forward): objects with
+# ``enter(layer)`` and ``exit(layer, outputs)``. Empty almost always, so Layer.__call__
+# pays one truth test of a list for it.
+_call_observers: list = []
+
+
 class Layer:
     """Base class of layers and models: subclasses assign Parameters and Layers as
     attributes in ``__init__`` and write ``forward``.
 
     ``training`` is this layer's own mode (``train()``/``eval()`` set it, for the layer and
     its sublayers); a layer that acts differently in training (dropout, batch norm) asks
-    ``in_training()``, which is also False under the global ``test_mode()``.
+    ``in_training()``, which is also False under the global ``test_mode()``. A layer in
+    eval mode runs its whole ``forward`` (sublayers and functions such as ``F.dropout``
+    included) as under ``test_mode()``, so a model's own functions honour its mode too.
+
+    PyTorch's names sit beside the book's: ``parameters()``/``named_parameters()`` (the
+    trained parameters), ``zero_grad()`` (``cleargrads()``), ``state_dict()``/
+    ``load_state_dict()`` (the weight file's arrays), ``print(layer)`` (the layer tree)
+    and ``summary(x)`` (shapes and counts of one forward).
     """
 
     training: bool = True  # a class default: a subclass that skips __init__ still has it
+    # Attribute names of Parameters that hold state, not weights (BatchNorm's running
+    # statistics): never given a gradient, so no optimizer changes them; saved in weight
+    # files and state_dict(), left out of parameters() (PyTorch's buffers).
+    _buffer_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._params: list[str] = []
@@ -53,6 +70,11 @@ class Layer:
         super().__setattr__(name, value)
 
     def __call__(self, *inputs: Any) -> Any:
+        if _call_observers or not self.training:
+            return self._call_watched(inputs)
+        return self._forward_and_record(inputs)
+
+    def _forward_and_record(self, inputs: tuple) -> Any:
         outputs = self.forward(*inputs)
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
@@ -61,6 +83,23 @@ class Layer:
         self.__dict__['inputs'] = [_weak(x) for x in inputs]
         self.__dict__['outputs'] = [_weak(y) for y in outputs]
         return outputs if len(outputs) > 1 else outputs[0]
+
+    def _call_watched(self, inputs: tuple) -> Any:
+        """``__call__``'s slow path: a layer in eval mode (its forward runs under
+        ``test_mode()``) or a call someone watches (a summary being made)."""
+        for observer in _call_observers:
+            observer.enter(self)
+        outputs = None
+        try:
+            if self.training:
+                outputs = self._forward_and_record(inputs)
+            else:
+                with using_config('train', False):
+                    outputs = self._forward_and_record(inputs)
+        finally:
+            for observer in _call_observers:
+                observer.exit(self, outputs)
+        return outputs
 
     def forward(self, *inputs: Any) -> Any:
         raise NotImplementedError(f'{type(self).__name__}.forward is not written')
@@ -100,6 +139,140 @@ class Layer:
         """Forget every parameter's gradient (call before each backward)."""
         for param in self.params():
             param.cleargrad()
+
+    # -- PyTorch's names, beside the book's ---------------------------------------
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """``(key, Parameter)`` for every trained parameter of this layer and its
+        sublayers, in registration order, each Parameter once (a shared one under its
+        first key), created or not.
+
+        The keys are the weight file's (``named_params()``), attribute paths joined by
+        '/' (``'l0/W'``), not PyTorch's '.': one spelling for a parameter across weight
+        files, ``state_dict()`` and the optimizers' state. BatchNorm's running statistics
+        (``avg_mean``, ``avg_var``) are not trained parameters and are left out, as
+        PyTorch's buffers are; ``params()`` (the book's) and ``state_dict()`` include them.
+        """
+        seen = set()
+        for key, param in self.named_params().items():
+            if id(param) not in seen:
+                seen.add(id(param))
+                if key.rpartition('/')[2] not in self._owner_buffers(key):
+                    yield key, param
+
+    def _owner_buffers(self, key: str) -> tuple[str, ...]:
+        """The ``_buffer_names`` of the layer that owns the parameter at ``key``."""
+        layer = self
+        for name in key.split('/')[:-1]:
+            layer = layer.__dict__[name]
+        return layer._buffer_names
+
+    def parameters(self) -> Iterator[Parameter]:
+        """Every trained Parameter, as ``named_parameters()`` gives them (PyTorch's name;
+        the book's ``params()`` also yields BatchNorm's running statistics, which get no
+        gradient, so optimizers skip them either way)."""
+        for _, param in self.named_parameters():
+            yield param
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient: ``cleargrads()`` under PyTorch's name (grads
+        become None, PyTorch's default ``set_to_none=True``)."""
+        self.cleargrads()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{key: NumPy copy} of every parameter and running statistic, the keys and arrays
+        of ``save_weights``' file (``'l0/W'``). ValueError for a parameter not created
+        yet: run one forward first (lazy layers create their weights on the first call)."""
+        arrays = self.weight_arrays(f'{type(self).__name__}.state_dict')
+        return {key: np.array(value, copy=True) for key, value in arrays.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
+        """Load ``state`` ({key: array}, as ``state_dict()`` gives) into the parameters,
+        with ``load_weights``' checks: every shape and dtype, finite values, and (when
+        ``strict``) no key missing or unexpected; on any difference nothing changes and
+        the ValueError names what differs. Parameters not created yet (lazy layers) are
+        created from the arrays, as ``load_weights`` does. Arrays are copied.
+        ``strict=False`` loads the keys the model has and skips the others.
+        Returns ``LoadResult(missing_keys, unexpected_keys)``, as PyTorch does."""
+        who = f'{type(self).__name__}.load_state_dict'
+        if not isinstance(state, Mapping):
+            raise TypeError(f'{who}: state must be a dict of arrays (as state_dict() gives), '
+                            f'got {type(state).__name__}')
+        arrays = {}
+        for key, value in state.items():
+            if isinstance(value, Variable):
+                value = value.data
+            if not isinstance(key, str) or not (isinstance(value, np.ndarray)
+                                                or cuda._is_cupy_array(value)):
+                raise TypeError(f'{who}: state must map str keys to arrays, got {key!r}: '
+                                f'{type(value).__name__}')
+            arrays[key] = np.array(cuda.as_numpy(value), copy=True)
+        params = self.named_params()
+        may_be_missing = {key for key in self.not_created_by_design()
+                          if params[key].data is None}
+        missing = sorted(set(params) - set(arrays) - may_be_missing)
+        unexpected = sorted(set(arrays) - set(params))
+        if not strict:
+            arrays = {key: value for key, value in arrays.items() if key in params}
+        self._set_weights(self._check_weights(arrays, who, strict, source='state'))
+        return LoadResult(missing, unexpected)
+
+    # -- how a layer shows itself -------------------------------------------------
+    def _repr_items(self) -> list[tuple[str, Any]]:
+        """(attribute name, Parameter or Layer) for everything this layer registered, in
+        order; Sequential adds its plain callables."""
+        return [(name, self.__dict__[name]) for name in self._params]
+
+    def _param_text(self, name: str, param: Parameter) -> str:
+        """'W: (3, 100)'; 'W: (?, 100) not created' for a lazy parameter (its spec's
+        sizes, '?' for those learnt from the first input); running statistics marked."""
+        note = ' (not trained)' if name in self._buffer_names else ''
+        if param.data is not None:
+            return f'{name}: {tuple(param.data.shape)}{note}'
+        spec = self.param_specs().get(name)
+        if spec is None:
+            return f'{name}: not created{note}'
+        shape = _shape_text(tuple('?' if isinstance(d, str) else d for d in spec.shape))
+        return f'{name}: {shape} not created{note}'
+
+    def __repr__(self) -> str:
+        """The layer tree, PyTorch-like: ``Linear(W: (5, 4), b: (4,))`` for a layer with
+        at most four parameters and no sublayers, and one indented line per parameter and
+        sublayer otherwise: ``(l0): Linear(...)``; ``(1): relu`` for a plain function in a
+        Sequential.
+
+        >>> from zerograd.models import Sequential
+        >>> print(Sequential(Linear(3, in_size=2), F.relu))
+        Sequential(
+          (l0): Linear(W: (2, 3), b: (3,))
+          (1): relu
+        )
+        """
+        items = self._repr_items()
+        name = type(self).__name__
+        if len(items) <= 4 and all(isinstance(obj, Parameter) for _, obj in items):
+            return f'{name}(' + ', '.join(self._param_text(k, p) for k, p in items) + ')'
+        lines = []
+        for key, obj in items:
+            if isinstance(obj, Parameter):
+                lines.append(self._param_text(key, obj))
+            elif isinstance(obj, Layer):
+                lines.append(f'({key}): ' + repr(obj).replace('\n', '\n  '))
+            else:
+                lines.append(f'({key}): {_callable_name(obj)}')
+        return f'{name}(\n  ' + '\n  '.join(lines) + '\n)'
+
+    def _repr_html_(self) -> str:
+        """The layer tree as an HTML table for Jupyter (layers, parameter shapes, counts),
+        without running anything; ``summary(x)`` adds the output shapes."""
+        from zerograd.summary import layer_table_html  # at call time: summary imports us
+        return layer_table_html(self)
+
+    def summary(self, *inputs: Any, depth: int | None = None) -> Any:
+        """Run one forward on ``inputs`` (no graph, test mode) and return a
+        ``zerograd.summary.Summary``: each layer's output shape, parameter counts and
+        memory; ``print()`` it for the table. See ``zerograd.summary.summary``."""
+        from zerograd.summary import summary
+        return summary(self, *inputs, depth=depth)
 
     def to_cpu(self) -> Layer:
         for param in self.params():
@@ -205,16 +378,18 @@ class Layer:
                           self._check_weight_layout(headers, where))
         self._set_weights(self._check_weights(arrays, where))
 
-    def _check_weight_layout(self, arrays: Mapping[str, Any], who: str) -> None:
+    def _check_weight_layout(self, arrays: Mapping[str, Any], who: str,
+                             strict: bool = True, source: str = 'file') -> None:
         """Check keys, shapes and dtypes of ``arrays`` ({key: anything with .shape and
         .dtype: arrays or .npy headers}) against the parameters; raise ValueError naming
-        every key missing, unexpected, of another shape or of a dtype the parameter does
-        not take."""
+        every key missing (only when ``strict``), unexpected, of another shape or of a
+        dtype the parameter does not take. ``source`` names the arrays in the message
+        ('file', or 'state' for a state dict)."""
         params = self.named_params()
         specs = self._named_specs()
         may_be_missing = {key for key in self.not_created_by_design()
                           if params[key].data is None}
-        missing = sorted(set(params) - set(arrays) - may_be_missing)
+        missing = sorted(set(params) - set(arrays) - may_be_missing) if strict else []
         unexpected = sorted(set(arrays) - set(params))
         common = sorted(set(params) & set(arrays))
         not_numbers, wrong_dtype = [], []
@@ -232,14 +407,15 @@ class Layer:
             shape = tuple(arrays[key].shape)
             if params[key].data is not None:
                 if shape != params[key].data.shape:
-                    wrong_shape.append(f'{key}: file {shape}, model {params[key].data.shape}')
+                    wrong_shape.append(f'{key}: {source} {shape}, model '
+                                   f'{params[key].data.shape}')
             elif key in specs and not _fits_spec(shape, specs[key].shape, sizes):
                 expected = _shape_text(specs[key].shape)
-                wrong_shape.append(f'{key}: file {shape}, the layer makes {expected}')
+                wrong_shape.append(f'{key}: {source} {shape}, the layer makes {expected}')
         if missing or unexpected or wrong_shape or not_numbers or wrong_dtype:
             problems = []
             if missing:
-                problems.append(f'missing from the file: {missing}')
+                problems.append(f'missing from the {source}: {missing}')
             if unexpected:
                 problems.append(f'not in the model: {unexpected}')
             if wrong_shape:
@@ -248,13 +424,15 @@ class Layer:
                 problems.append(f'not numbers: {not_numbers}')
             if wrong_dtype:
                 problems.append(f'wrong dtypes: {wrong_dtype}')
-            raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
+            raise ValueError(f'{who}: the {source} does not match the model; '
+                             + '; '.join(problems))
 
-    def _check_weights(self, arrays: dict[str, np.ndarray], who: str) -> dict[str, np.ndarray]:
+    def _check_weights(self, arrays: dict[str, np.ndarray], who: str,
+                       strict: bool = True, source: str = 'file') -> dict[str, np.ndarray]:
         """Check ``arrays`` against the parameters (``_check_weight_layout``, then every
         value finite and representable in the dtype it is loaded into); return them in
         that dtype. ValueError naming every key that differs; nothing changes."""
-        self._check_weight_layout(arrays, who)
+        self._check_weight_layout(arrays, who, strict, source)
         params = self.named_params()
         specs = self._named_specs()
         converted, not_finite, too_large = {}, [], []
@@ -276,7 +454,8 @@ class Layer:
                 problems.append(f'not finite (nan or inf): {not_finite}')
             if too_large:
                 problems.append(f'values too large: {too_large}')
-            raise ValueError(f'{who}: the file does not match the model; ' + '; '.join(problems))
+            raise ValueError(f'{who}: the {source} does not match the model; '
+                             + '; '.join(problems))
         return converted
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
@@ -298,6 +477,19 @@ class Layer:
             if xp is not np:
                 data = xp.asarray(data)
             param.data = data
+
+
+def _callable_name(fn: Any) -> str:
+    """A plain function's name for the layer tree ('relu'), else its repr."""
+    name = getattr(fn, '__name__', None)
+    return name if isinstance(name, str) else repr(fn)
+
+
+class LoadResult(NamedTuple):
+    """What ``Layer.load_state_dict`` did not load: keys of the model missing from the
+    state, and keys of the state the model does not have (both empty when strict)."""
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class ParamSpec(NamedTuple):
@@ -610,7 +802,11 @@ class Linear(Layer):
 class BatchNorm(Layer):
     """Batch normalisation for x (N, C) or (N, C, H, W); parameters created on the first
     call. ``avg_mean``/``avg_var`` are running statistics: saved with the weights, never
-    trained (they get no gradient)."""
+    trained (they get no gradient), not in ``parameters()``. In training (``in_training()``)
+    it normalises by the batch's statistics and updates the running ones; in eval mode
+    (``eval()``, or ``test_mode()``) it uses the running ones and changes nothing."""
+
+    _buffer_names = ('avg_mean', 'avg_var')  # running statistics: not in parameters()
 
     def __init__(self) -> None:
         super().__init__()

@@ -42,6 +42,14 @@ class Sequential(Model):
             x = layer(x)
         return x
 
+    def _repr_items(self) -> list[tuple[str, Any]]:
+        # The items in order: layers by their attribute ('l0'), plain callables by
+        # position ('1'); then anything registered besides them.
+        items = [(f'l{i}' if isinstance(obj, Layer) else str(i), obj)
+                 for i, obj in enumerate(self.layers)]
+        shown = {key for key, _ in items}
+        return items + [item for item in super()._repr_items() if item[0] not in shown]
+
 
 class MLP(Model):
     """Fully connected layers ``l0, l1, ...`` with ``activation`` between them (not after
