@@ -1,4 +1,4 @@
-"""The ``zerograd`` command (also ``python -m zerograd``).
+"""The ``zerograd`` command (also ``python -m zerograd``)::
 
     zerograd [--version]
     zerograd demo [--out DIR] [--epochs N] [--seed N] [--checkpoint-every SECONDS]

@@ -155,6 +155,7 @@ class Variable:
     # -- the gradient: checked when set by hand, so a wrong shape is caught where it is made
     @property
     def grad(self) -> Variable | None:
+        """The gradient (a Variable of data's shape) after backward; None before."""
         return self._grad
 
     @grad.setter
@@ -241,9 +242,9 @@ class Variable:
         The gradient of a non-scalar output is that of its sum (grad seeded with ones).
         retain_grad: keep the grads of intermediate variables too (default: leaves only).
         create_graph: record the backward computation, so grads can be differentiated again.
-            The recorded grad refers back to the variables it was computed from: a
-            reference cycle (as in any framework), freed by Python's cyclic collector, or at
-            once by ``cleargrad()``.
+        The recorded grad refers back to the variables it was computed from: a reference
+        cycle (as in any framework), freed by Python's cyclic collector, or at once by
+        ``cleargrad()``.
         """
         if self.data is None:
             raise TypeError(f'Variable{self._label()}.backward: this Variable has no data '
@@ -327,18 +328,23 @@ class Variable:
 
     @property
     def T(self) -> Variable:
+        """The transpose (all axes reversed), as ``F.transpose(self)``."""
         return zerograd.functions.transpose(self)
 
     def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Variable:
+        """The sum over ``axis`` (all by default), as ``F.sum``."""
         return zerograd.functions.sum(self, axis, keepdims)
 
     def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Variable:
+        """The maximum over ``axis`` (all by default), as ``F.max``."""
         return zerograd.functions.max(self, axis, keepdims)
 
     def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Variable:
+        """The minimum over ``axis`` (all by default), as ``F.min``."""
         return zerograd.functions.min(self, axis, keepdims)
 
     def matmul(self, W: Any) -> Variable:
+        """The matrix product ``self @ W``, as ``F.matmul`` (``dot`` is the same)."""
         return zerograd.functions.matmul(self, W)
 
     dot = matmul
@@ -510,9 +516,11 @@ class Function:
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs: Any) -> Any:
+        """Compute the outputs' arrays from the inputs' arrays (subclasses write it)."""
         raise NotImplementedError(f'{type(self).__name__}.forward is not written')
 
     def backward(self, *gys: Variable) -> Any:
+        """The inputs' gradients (Variables) from the outputs' ``gys`` (subclasses write it)."""
         raise NotImplementedError(f'{type(self).__name__}.backward is not written')
 
 

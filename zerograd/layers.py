@@ -102,6 +102,7 @@ class Layer:
         return outputs
 
     def forward(self, *inputs: Any) -> Any:
+        """The layer's computation on its inputs (subclasses write it); call the layer."""
         raise NotImplementedError(f'{type(self).__name__}.forward is not written')
 
     def train(self, mode: bool = True) -> Layer:
@@ -249,9 +250,11 @@ class Layer:
         """
         items = self._repr_items()
         name = type(self).__name__
+        extra = [self.extra_repr()] if self.extra_repr() else []
         if len(items) <= 4 and all(isinstance(obj, Parameter) for _, obj in items):
-            return f'{name}(' + ', '.join(self._param_text(k, p) for k, p in items) + ')'
-        lines = []
+            return f'{name}(' + ', '.join(extra + [self._param_text(k, p)
+                                                   for k, p in items]) + ')'
+        lines = extra
         for key, obj in items:
             if isinstance(obj, Parameter):
                 lines.append(self._param_text(key, obj))
@@ -260,6 +263,11 @@ class Layer:
             else:
                 lines.append(f'({key}): {_callable_name(obj)}')
         return f'{name}(\n  ' + '\n  '.join(lines) + '\n)'
+
+    def extra_repr(self) -> str:
+        """The layer's settings for its repr (``'kernel_size=2, stride=2, pad=0'``), as
+        PyTorch's ``extra_repr``; '' here. Layers with settings override it."""
+        return ''
 
     def _repr_html_(self) -> str:
         """The layer tree as an HTML table for Jupyter (layers, parameter shapes, counts),
@@ -275,11 +283,13 @@ class Layer:
         return summary(self, *inputs, depth=depth)
 
     def to_cpu(self) -> Layer:
+        """Move every parameter to the CPU (NumPy); returns the layer."""
         for param in self.params():
             param.to_cpu()
         return self
 
     def to_gpu(self) -> Layer:
+        """Move every parameter to the GPU (CuPy); returns the layer."""
         for param in self.params():
             param.to_gpu()
         return self
@@ -1249,7 +1259,7 @@ def _plus_bias(y: Variable, h2g: Linear) -> Variable:
 
 class LayerNorm(Layer):
     """Layer normalisation over the last ``len(normalized_shape)`` axes of x
-    (``F.layer_norm``, PyTorch's ``torch.nn.LayerNorm``): x (..., *normalized_shape) ->
+    (``F.layer_norm``, PyTorch's ``torch.nn.LayerNorm``): ``x (..., *normalized_shape)`` ->
     the same shape. ``gamma`` (ones) and ``beta`` (zeros), of shape normalized_shape and
     ``dtype``, are PyTorch's weight and bias; ``elementwise_affine=False`` leaves them out.
 

@@ -578,6 +578,7 @@ class SimpleRNN(Model):
         self.fc = L.Linear(out_size)
 
     def reset_state(self) -> None:
+        """Forget the hidden state (a new sequence starts)."""
         self.rnn.reset_state()
 
     def forward(self, x):
@@ -651,6 +652,7 @@ class CharLSTM(Model):
         self.fc = L.Linear(vocab_size)
 
     def reset_state(self) -> None:
+        """Forget the LSTM's state (a new text starts)."""
         self.lstm.reset_state()
 
     def forward(self, x):

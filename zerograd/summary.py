@@ -40,7 +40,7 @@ class SummaryRow(NamedTuple):
 
 
 class Summary:
-    """What ``summary`` found: ``rows`` (``SummaryRow``s) and the totals as attributes.
+    """What ``summary`` found: ``rows`` (one ``SummaryRow`` per layer call) and the totals as attributes.
 
     total_params, trainable_params, non_trainable_params: elements of the model's
     parameters, each counted once (non-trainable: running statistics such as BatchNorm's).

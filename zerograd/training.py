@@ -35,6 +35,7 @@ class History:
         self.records: list[dict[str, float]] = list(records or [])
 
     def append(self, **metrics: float) -> None:
+        """Add one epoch's record (name=value, kept as floats)."""
         self.records.append({name: float(value) for name, value in metrics.items()})
 
     def __getitem__(self, name: str) -> list[float]:
@@ -110,11 +111,13 @@ class Progress:
         return True
 
     def update(self, n: int, **postfix: Any) -> None:
+        """Advance by ``n`` samples, showing ``postfix`` (loss, accuracy) beside the bar."""
         if self.bar is not None:
             self.bar.update(n)
             self.bar.set_postfix(postfix, refresh=False)
 
     def close(self) -> None:
+        """End the bar (it stays on screen)."""
         if self.bar is not None:
             self.bar.close()
 

@@ -156,7 +156,7 @@ def layer_norm(x: VarOrArray, gamma: VarOrArray | None = None,
     y = (x - mean) / sqrt(var + eps) * gamma + beta, mean and (biased) var taken over the
     last ``len(normalized_shape)`` axes of each sample.
 
-    x: (..., *normalized_shape), real (bool/int: float64); gamma, beta: normalized_shape
+    x: ``(..., *normalized_shape)``, real (bool/int: float64); gamma, beta: normalized_shape
     or None (no scale, no shift). normalized_shape defaults to gamma's (else beta's)
     shape and must be given when both are None. Composed of average, sqrt and the
     arithmetic ops, so it is differentiable any number of times.
