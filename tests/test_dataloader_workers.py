@@ -297,3 +297,54 @@ def test_interpreter_exit_does_not_hang_with_a_thread_running():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == 'done\n' and result.stderr == ''
+
+
+def test_a_copy_of_a_running_loader_takes_no_thread():
+    import copy
+    np.random.seed(0)
+    loader = DataLoader(Spiral(), 5, num_workers=2)
+    next(loader)
+    twin = copy.deepcopy(loader)
+    assert twin._prefetcher is None and len(workers_alive()) == 1
+    np.testing.assert_array_equal(next(twin)[0], next(loader)[0])  # the same next batch
+    loader.close()
+    twin.close()
+
+
+class _Stop(Exception):
+    """Stands for a kill in the middle of training."""
+
+
+def _stopping_after(calls):
+    count = [0]
+
+    def loss_fn(y, t):
+        count[0] += 1
+        if count[0] > calls:
+            raise _Stop
+        return F.softmax_cross_entropy(y, t)
+    return loss_fn
+
+
+@pytest.mark.parametrize('stop_after', [4, 17])
+def test_fit_resumes_in_the_middle_of_an_epoch_bit_for_bit_with_workers(tmp_path, stop_after):
+    def setup(seed=0):
+        np.random.seed(seed)
+        model = MLP((10, 3))
+        return model, optimizers.Adam(0.01).setup(model), DataLoader(Spiral(), 30,
+                                                                       num_workers=2)
+
+    model, optimizer, loader = setup()
+    straight = training.fit(model, optimizer, loader, 3, quiet=True)
+    out = str(tmp_path / 'run')
+    first, opt1, loader1 = setup()
+    with pytest.raises(_Stop):
+        training.fit(first, opt1, loader1, 3, out=out, quiet=True, checkpoint_every=0,
+                     loss_fn=_stopping_after(stop_after))
+    assert workers_alive() == []  # the exception left the epoch's loop: thread stopped
+    assert training.checkpoint_info(out)['state']['partial'] is not None
+    resumed, opt2, loader2 = setup(seed=777)
+    history = training.fit(resumed, opt2, loader2, 3, out=out, resume=True, quiet=True)
+    for p, q in zip(model.params(), resumed.params()):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert history['train_loss'] == straight['train_loss']
