@@ -348,3 +348,16 @@ def test_fit_resumes_in_the_middle_of_an_epoch_bit_for_bit_with_workers(tmp_path
     for p, q in zip(model.params(), resumed.params()):
         np.testing.assert_array_equal(p.data, q.data)
     assert history['train_loss'] == straight['train_loss']
+
+
+@pytest.mark.slow
+def test_the_loader_benchmark_runs():
+    import os
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, os.path.join('benchmarks', 'loader.py'), '--quick'],
+                            cwd=repo, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for epoch in ('load only', 'load + train'):
+        for loader in ('num_workers=0', 'num_workers=2 (thread)', '1 process (pool)',
+                       '2 processes (pool)'):
+            assert f'| {epoch} | {loader} | ' in result.stdout
