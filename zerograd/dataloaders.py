@@ -109,6 +109,12 @@ class DataLoader:
     raised again in the loop, the same exception object with its message and traceback.
     """
 
+    # Defaults for a loader unpickled from before num_workers existed, or a subclass whose
+    # __init__ does not call this one: it loads in the loop, as it always did.
+    num_workers = 0
+    _prefetcher = None
+    _epoch_count = 0
+
     def __init__(self, dataset: Any, batch_size: int, shuffle: bool = True,
                  gpu: bool = False, *, num_workers: int = 0) -> None:
         owner = type(self).__name__
