@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zerograd.functions as F
-from zerograd import DataLoader, optimizers, training
+from zerograd import DataLoader, optimizers, schedulers, training
 from zerograd.callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint
 from zerograd.datasets import Spiral
 from zerograd.models import MLP
@@ -524,3 +524,44 @@ def test_every_rank_runs_the_callbacks_with_one_record_and_rank_zero_alone_write
     assert sorted(p.name for p in (tmp_path / 'rank0').iterdir()) == ['best.npz', 'log.csv']
     assert not (tmp_path / 'rank1').exists()
     assert len(_read_csv(tmp_path / 'rank0' / 'log.csv')) == len(h0) + 1
+
+
+SCHEDULES = {
+    'cosine-per-update': lambda optimizer: schedulers.CosineAnnealingLR(
+        optimizer, T_max=60, warmup_steps=15, interval='iteration'),
+    'plateau': lambda optimizer: schedulers.ReduceLROnPlateau(
+        optimizer, 'test_loss', patience=0, factor=0.7),
+    'step': lambda optimizer: schedulers.StepLR(optimizer, step_size=2, gamma=0.8),
+}
+
+
+@pytest.mark.parametrize('stop_after', [37, 115])
+@pytest.mark.parametrize('kind', sorted(SCHEDULES))
+def test_a_run_with_a_real_schedule_stopped_mid_epoch_resumes_bit_for_bit(tmp_path, kind,
+                                                                         stop_after):
+    """zerograd.schedulers in fit, killed mid-epoch (in epoch 2 or 6) and resumed: the
+    same weights, history and learning rate as the straight run."""
+    model, optimizer, train_loader, test_loader = _setup()
+    straight = training.fit(model, optimizer, train_loader, 15, test_loader=test_loader,
+                            quiet=True, callbacks=[SCHEDULES[kind](optimizer)])
+    first, opt1, loader1, test1 = _setup()
+    with pytest.raises(_Stop):
+        training.fit(first, opt1, loader1, 15, test_loader=test1, out=str(tmp_path),
+                     quiet=True, checkpoint_every=0, loss_fn=_stopping(stop_after),
+                     callbacks=[SCHEDULES[kind](opt1)])
+    resumed, opt2, loader2, test2 = _setup(seed=777)
+    history = training.fit(resumed, opt2, loader2, 15, test_loader=test2, out=str(tmp_path),
+                           resume=True, quiet=True, callbacks=[SCHEDULES[kind](opt2)])
+    _assert_same_weights(_weights(resumed), _weights(model))
+    assert _timeless(history) == _timeless(straight)
+    assert opt2.lr == optimizer.lr
+    assert len(set(history['lr'])) > 2  # the rate really moved
+
+
+def test_two_schedules_on_one_optimizer_are_refused():
+    model, optimizer, train_loader, _ = _setup()
+    with pytest.raises(ValueError, match=r'fit: one learning-rate schedule drives an '
+                                         r'optimizer, got 2 \(StepLR, ExponentialLR\)'):
+        training.fit(model, optimizer, train_loader, 1, quiet=True,
+                     callbacks=[schedulers.StepLR(optimizer, 1),
+                                schedulers.ExponentialLR(optimizer, 0.9)])

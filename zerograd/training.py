@@ -403,6 +403,13 @@ class _Run:
         self.comm = _parallel(comm)
         self.root = self.comm is None or self.comm.rank == 0
         self.callbacks = _Callbacks(who, callbacks, self.comm)
+        from zerograd.schedulers import LRScheduler
+        schedules = [type(c).__name__ for c in self.callbacks.items
+                     if isinstance(c, LRScheduler)]
+        if len(schedules) > 1:  # each would set the rate over the other's: neither's values
+            raise ValueError(f'{who}: one learning-rate schedule drives an optimizer, got '
+                             f'{len(schedules)} ({", ".join(schedules)}); write their product '
+                             'as one schedulers.LambdaLR')
         quiet = quiet or not self.root
         self.processes = 1 if self.comm is None else self.comm.size
         self.epochs, self.out, self.quiet, self.log = int(epochs), out, quiet, log
