@@ -71,6 +71,8 @@ def test_info(tmp_path):
     assert lines[0].startswith('zerograd 0.')
     assert any(line.startswith(f'NumPy {np.__version__} (BLAS: ') for line in lines)
     assert any(line.strip().startswith('matplotlib') for line in lines)
+    extras = {line.split()[0]: line.split()[-1] for line in lines if line.startswith('  ')}
+    assert extras['tensorboardX'] == '[tensorboard]' and extras['mpi4py'] == '[mpi]'
     assert 'GPU: not available' in out or 'GPU: available' in out
     assert f'data folder: {tmp_path}' in out
 

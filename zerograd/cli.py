@@ -282,7 +282,8 @@ def _export(args: argparse.Namespace) -> int:
 # zerograd info
 # =============================================================================
 _EXTRAS = [('matplotlib', 'plot'), ('PIL', 'image'), ('tqdm', 'progress'), ('cupy', 'gpu'),
-           ('onnx', 'onnx'), ('onnxruntime', 'onnx'), ('torch', 'dev')]
+           ('onnx', 'onnx'), ('onnxruntime', 'onnx'), ('tensorboardX', 'tensorboard'),
+           ('mpi4py', 'mpi'), ('torch', 'dev')]
 
 
 def _version(module_name: str) -> str | None:
@@ -315,10 +316,10 @@ def info() -> str:
              'optional extras:']
     for module_name, extra in _EXTRAS:
         version = _version(module_name)
-        lines.append(f'  {module_name:11s} {version or "not installed":14s} [{extra}]')
+        lines.append(f'  {module_name:12s} {version or "not installed":14s} [{extra}]')
     dot = shutil.which('dot')
     # The install hint only when it is needed.
-    lines.append(f'  {"graphviz":11s} ' + (f'dot at {dot}' if dot else
+    lines.append(f'  {"graphviz":12s} ' + (f'dot at {dot}' if dot else
                                             f'{"not installed":14s} (apt-get install graphviz)'))
     ok, gpu = cuda.gpu_status()
     lines.append(f'GPU: {"available" if ok else "not available"}: {gpu}')
