@@ -326,12 +326,12 @@ def test_info_lists_the_onnx_extra_and_a_graphviz_hint_only_without_dot(tmp_path
         line = next(line for line in out.splitlines() if line.startswith(f'  {module} '))
         version = importlib.import_module(module).__version__ if installed else 'not installed'
         assert line.split(None, 1)[1] == f'{version:14s} [onnx]'
-    assert '  graphviz    not installed  (apt-get install graphviz)' in out.splitlines()
+    assert '  graphviz     not installed  (apt-get install graphviz)' in out.splitlines()
     dot = tmp_path / 'bin' / 'dot'
     dot.write_text('#!/bin/sh\n')
     dot.chmod(0o755)
     status, out, _ = zerograd('info', cwd=tmp_path, env={'PATH': str(tmp_path / 'bin')})
-    assert status == 0 and f'  graphviz    dot at {dot}' in out.splitlines()
+    assert status == 0 and f'  graphviz     dot at {dot}' in out.splitlines()
     assert 'apt-get' not in out
 
 
