@@ -4,17 +4,28 @@ forward + backward + update, milliseconds per step, against PyTorch in the same 
 
 Both sides start from the same weights (drawn here, copied into torch's layers) and see the
 same batches. The zerograd model is built from F.conv2d / F.pooling / F.linear on
-Parameters, so the benchmark measures the functions, not a layer's bookkeeping.
+Parameters, so the benchmark measures the functions, not a layer's bookkeeping;
+``LayersCNN`` is the same network from L.Conv2d / L.Linear, as the recipes build it.
 
     python benchmarks/bench_cnn.py [--profile]
+    python benchmarks/bench_cnn.py --alone zerograd|layers|torch REPEATS [--quick]
+
+``--alone``: one side in this fresh process (only its framework imported, glibc's default
+allocator settings): one warm-up run, then REPEATS runs; prints one JSON object with the
+seconds of each run and its minor page faults per step (``getrusage``'s ru_minflt):
+fresh pages the kernel had to hand over, ~4 KB each, which a step that reuses its memory
+does not take.
 """
 import harness  # noqa: F401  (sets the thread limits first)
 
+import json  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import zerograd.functions as F  # noqa: E402
+import zerograd.layers as L  # noqa: E402
 from zerograd import Parameter, optimizers  # noqa: E402
 from zerograd.layers import Layer  # noqa: E402
 
@@ -52,8 +63,28 @@ class CNN(Layer):
         return F.linear(F.reshape(h, (len(x), -1)), self.W3, self.b3)
 
 
-def make_zerograd():
-    model = CNN()
+class LayersCNN(Layer):
+    """The same network from the layers API (as the recipes build it), from WEIGHTS."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = L.Conv2d(32, 3, in_channels=1)
+        self.conv2 = L.Conv2d(64, 3, in_channels=32)
+        self.fc = L.Linear(10, in_size=9216)
+        for layer, W, b in [(self.conv1, 'W1', 'b1'), (self.conv2, 'W2', 'b2'),
+                            (self.fc, 'W3', 'b3')]:
+            layer.W.data[...] = WEIGHTS[W]
+            layer.b.data[...] = WEIGHTS[b]
+
+    def forward(self, x):
+        h = F.relu(self.conv1(x))
+        h = F.relu(self.conv2(h))
+        h = F.pooling(h, 2, stride=2)
+        return self.fc(F.reshape(h, (len(x), -1)))
+
+
+def make_zerograd(model_class=None):
+    model = (model_class or CNN)()
     optimizer = optimizers.SGD(lr=LR).setup(model)
 
     def run():
@@ -62,7 +93,8 @@ def make_zerograd():
             model.cleargrads()
             loss.backward()
             optimizer.update()
-        assert model.W2.data.dtype == model.W2.grad.dtype == np.float32
+        W2 = model.conv2.W if model_class is LayersCNN else model.W2
+        assert W2.data.dtype == W2.grad.dtype == np.float32
         assert np.isfinite(loss.data)
     return run
 
@@ -110,7 +142,37 @@ def check_same_network(torch):
                                rtol=1e-3, atol=1e-5)
 
 
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def alone(side: str, repeats: int) -> dict:
+    """One side's runs in this process: {'times': seconds per run, 'faults': minor page
+    faults per step of each run}, after one warm-up run."""
+    if side == 'torch':
+        run = make_torch(harness.import_torch())
+    else:
+        run = make_zerograd(LayersCNN if side == 'layers' else CNN)
+    run()
+    steps = len(X) // BATCH
+    times, faults = [], []
+    for _ in range(repeats):
+        before = minor_faults()
+        times.append(harness.timed(run))
+        faults.append((minor_faults() - before) / steps)
+    assert side == 'torch' or 'torch' not in sys.modules
+    return {'times': times, 'faults': faults}
+
+
 def main():
+    if '--alone' in sys.argv:
+        global X, T
+        i = sys.argv.index('--alone')
+        side, repeats = sys.argv[i + 1], int(sys.argv[i + 2])
+        if '--quick' in sys.argv:
+            X, T = X[:2 * BATCH], T[:2 * BATCH]
+        print(json.dumps(alone(side, repeats)))
+        return
     if '--profile' in sys.argv:
         import cProfile
         import pstats

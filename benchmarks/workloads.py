@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -82,6 +83,35 @@ def make_cnn(torch, quick):
     steps = len(bench_cnn.X) // bench_cnn.BATCH
     return ({'zerograd': bench_cnn.make_zerograd(), 'torch': bench_cnn.make_torch(torch)},
             steps / 1e3)
+
+
+def measure_cnn_alone(zerograd_side):
+    """The CNN step, each side in a fresh process of its own (``bench_cnn.py --alone``:
+    only its framework imported, glibc's default allocator settings), 3 rounds alternating
+    the sides. Prints each side's minor page faults per step (fresh pages from the
+    kernel). zerograd_side: 'zerograd' (functions on Parameters) or 'layers'."""
+    def measure(quick, repeats):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bench_cnn.py')
+        rounds = 1 if quick else 3
+        times, faults = {'zerograd': [], 'torch': []}, {'zerograd': [], 'torch': []}
+        for _ in range(rounds):
+            for side, arg in (('zerograd', zerograd_side), ('torch', 'torch')):
+                proc = subprocess.run([sys.executable, script, '--alone', arg,
+                                       str(max(1, repeats // rounds)),
+                                       *(['--quick'] if quick else [])],
+                                      capture_output=True, text=True, timeout=600,
+                                      check=False)
+                if proc.returncode != 0:
+                    raise RuntimeError(f'bench_cnn.py --alone {arg} failed:\n{proc.stderr}')
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                times[side] += result['times']
+                faults[side] += result['faults']
+        print('    minor page faults per step (median): ' + ', '.join(
+            f'{side} {statistics.median(values):.0f}' for side, values in faults.items()),
+            flush=True)
+        steps = (2 if quick else len(bench_cnn.X) // bench_cnn.BATCH)
+        return times, steps / 1e3
+    return measure
 
 
 # -----------------------------------------------------------------------------
@@ -273,6 +303,10 @@ WORKLOADS = [
              make_mlp_gemm, repeats=5),
     Workload('CNN step (batch 32, 2 convs, pool, linear)', 'ms/step', 1.2,
              make_cnn, repeats=9),
+    Workload('CNN step, each side in a fresh process', 'ms/step', 1.2,
+             None, repeats=9, measure=measure_cnn_alone('zerograd')),
+    Workload('CNN step, layers API (L.Conv2d, L.Linear), fresh process', 'ms/step', 1.2,
+             None, repeats=9, measure=measure_cnn_alone('layers')),
     Workload('10,000-op chain on 1,000 elem, fwd+bwd', 'ms', 1.0,
              make_deep_chain, repeats=9),
     Workload('10,000-op chain on 1,000 elem, fwd+bwd, each side alone', 'ms', 1.0,

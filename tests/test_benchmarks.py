@@ -22,7 +22,8 @@ def run(args, tmp_path):
 
 
 # One key phrase per workload of issue 6, in the table's order.
-WORKLOADS = ('per-op overhead', 'MLP 784-1000-1000-10', 'GEMMs alone', 'CNN step', 'fwd+bwd',
+WORKLOADS = ('per-op overhead', 'MLP 784-1000-1000-10', 'GEMMs alone', 'CNN step',
+             'CNN step, each side in a fresh process', 'layers API', 'fwd+bwd',
              'each side alone', 'no_grad fwd', 'LSTM', 'MNIST MLP')
 
 
