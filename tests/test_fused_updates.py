@@ -316,3 +316,41 @@ def test_a_shared_gradient_is_not_changed_by_the_update():
     layer.a.grad = layer.b.grad = Variable(shared)
     O.Adam().setup(layer).update()
     assert (shared == 1).all()
+
+
+# -- the unrecorded backward of softmax cross-entropy and ReLU -----------------------------
+# backward() runs the array fast path; backward(create_graph=True) the composed ops, the
+# formula as written before: the gradients must match to the bit.
+import zerograd.functions as F  # noqa: E402
+
+
+def _grads_both_ways(loss_of, x):
+    grads = []
+    for create_graph in (False, True):
+        v = Variable(x.copy())
+        loss_of(v).backward(create_graph=create_graph)
+        grads.append(v.grad.data)
+    return grads
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+@pytest.mark.parametrize('shape', [(100, 10), (7, 1000), (1, 3)])
+def test_softmax_cross_entropy_fast_gradient_is_the_composed_one(dtype, shape):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(shape) * 30).astype(dtype)  # large scores: exp underflows to 0
+    x[0, 0] = -np.inf if shape[1] > 1 else x[0, 0]
+    t = rng.integers(0, shape[1], shape[0])
+    fast, composed = _grads_both_ways(lambda v: F.softmax_cross_entropy(v, t) * 3.0, x)
+    assert fast.dtype == dtype and same_bits(fast, composed)
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+@pytest.mark.parametrize('shape', [(100, 1000), (5,), ()])
+def test_relu_fast_gradient_is_the_composed_one(dtype, shape):
+    rng = np.random.default_rng(7)
+    x = np.asarray(rng.standard_normal(shape)).astype(dtype)
+    if x.ndim:
+        x.reshape(-1)[:3] = (0.0, -0.0, np.nan)
+    gy = np.asarray(rng.standard_normal(shape)).astype(dtype)
+    fast, composed = _grads_both_ways(lambda v: F.sum(F.relu(v) * gy), x)
+    assert type(fast) is np.ndarray and fast.dtype == dtype and same_bits(fast, composed)
