@@ -1,7 +1,10 @@
 """MNIST-shaped MLP training: 784-1000-1000-10, ReLU, softmax cross-entropy, SGD lr 0.1,
 batch 100, float32; time per 10,000 samples (100 steps), against PyTorch in the same run.
 
-    python benchmarks/bench_mlp.py [--profile]
+    python benchmarks/bench_mlp.py [--profile | --pieces]
+
+--profile: cProfile of one epoch. --pieces: where an epoch's time goes, forward, backward
+and update timed by hand, against the GEMMs alone, alternating in one process.
 """
 import harness  # noqa: F401  (sets the thread limits first)
 
@@ -75,7 +78,54 @@ def make_gemm_only():
     return epoch
 
 
+def pieces(rounds=5):
+    """Per epoch: seconds in forward (with the loss), backward, update, and the GEMMs alone
+    (make_gemm_only), rounds alternating; medians and ranges, and minor page faults."""
+    import resource
+    import statistics
+    import time
+    np.random.seed(0)
+    model = MLP((1000, 1000, 10), activation=F.relu)
+    optimizer = optimizers.SGD(lr=0.1).setup(model)
+    gemm = make_gemm_only()
+    clock = time.perf_counter
+
+    def epoch():
+        spent = dict.fromkeys(('forward', 'backward', 'update'), 0.0)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for i in range(0, SAMPLES, BATCH):
+            t0 = clock()
+            loss = F.softmax_cross_entropy(model(X[i:i + BATCH]), T[i:i + BATCH])
+            t1 = clock()
+            model.cleargrads()
+            loss.backward()
+            t2 = clock()
+            optimizer.update()
+            t3 = clock()
+            spent['forward'] += t1 - t0
+            spent['backward'] += t2 - t1
+            spent['update'] += t3 - t2
+        spent['minor faults'] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        return spent
+    epoch()
+    gemm()
+    runs = {}
+    for _ in range(rounds):
+        for name, value in epoch().items():
+            runs.setdefault(name, []).append(value)
+        runs.setdefault('GEMMs alone', []).append(harness.timed(gemm))
+    runs['epoch / GEMMs'] = [(f + b + u) / g for f, b, u, g in zip(
+        runs['forward'], runs['backward'], runs['update'], runs['GEMMs alone'])]
+    print(harness.machine())
+    for name, values in runs.items():
+        print(f'  {name:14s} median {statistics.median(values):9.4g}   range '
+              f'{min(values):.4g}-{max(values):.4g}')
+
+
 def main():
+    if '--pieces' in sys.argv:
+        pieces()
+        return
     if '--profile' in sys.argv:
         import cProfile
         import pstats

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zerograd.core import Function, Variable
+from zerograd.core import Config, Function, Variable, as_array
 from zerograd.cuda import get_array_module
 from zerograd.functions.array import _check_axis
 from zerograd.functions.fused import SigmoidGrad
@@ -56,6 +56,8 @@ class ReLU(Function):
 
     def backward(self, gy):
         x, = self.inputs
+        if not Config.enable_backprop:  # not recorded: the same product, no Function
+            return Variable(as_array(gy.data * (x.data > 0)))  # 0-d: NumPy gives a scalar
         return gy * (x.data > 0)  # a constant mask
 
 

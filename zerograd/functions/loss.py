@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.core import Function, Variable, as_array, as_variable
+from zerograd.core import Config, Function, Variable, as_array, as_variable
 from zerograd.cuda import get_array_module
-from zerograd.functions.activation import _log_softmax, sigmoid, softmax
+from zerograd.functions.activation import Softmax, _log_softmax, sigmoid, softmax
 from zerograd.functions.array import cast, reshape
 from zerograd.functions.math import _floating, clip, log
 from zerograd.functions.reduction import sum
@@ -113,10 +113,24 @@ class SoftmaxCrossEntropy(Function):
         x, t = self.inputs
         N, C = x.shape
         xp = get_array_module(x.data)
+        if not Config.enable_backprop:  # not recorded: the same numbers in one array
+            return Variable(self._grad_array(xp, x.data, t.data, gy.data)), None
         # The one-hot labels in x's dtype: subtracting an int array would give float64.
         t_onehot = xp.eye(C, dtype=x.dtype)[t.data]
         y = softmax(x)
         return (y - t_onehot) * (gy / N), None
+
+    @staticmethod
+    def _grad_array(xp: Any, x: Any, t: Any, gy: Any) -> Any:
+        """(softmax(x) - onehot(t)) gy / N on arrays, to the bit what the composed ops
+        above give, without the one-hot matrix and two (N, C) temporaries: y - 0 is y, so
+        only the labels' entries change (y - 1), in place; gy / N divides by N in gy's
+        dtype, as ``gy / N`` does on a Variable."""
+        N = x.shape[0]
+        gx = Softmax(1).forward(x)  # what softmax(x) computes, a new array
+        gx[xp.arange(N), t] -= 1
+        gx *= gy / gy.dtype.type(N)
+        return gx
 
 
 def softmax_cross_entropy(x: VarOrArray, t: VarOrArray) -> Variable:
