@@ -14,7 +14,6 @@ book's ``setup_variable``, step 20) are in ``arithmetic.py``, next to this file.
 from __future__ import annotations
 
 import contextlib
-import functools
 import heapq
 import itertools
 import math
@@ -550,9 +549,8 @@ def _release_unread(inputs: list) -> None:
         if f is not None and 'inputs' not in f.backward_reads:
             for v in f.inputs:
                 if (sys.getrefcount(v) == _ONLY_ONE_HOLDER and v.creator is not None
-                        and 'outputs' not in v.creator.backward_reads
-                        and type(v.data) is not _Released):
-                    v.data = _released(v.data.shape, v.data.dtype)
+                        and 'outputs' not in v.creator.backward_reads):
+                    v.data = _Released.like(v.data)
 
 
 def _count_references(holder: list) -> int:
@@ -560,8 +558,7 @@ def _count_references(holder: list) -> int:
         return sys.getrefcount(v)
 
 
-# sys.getrefcount of a Variable that one list holds: 3 on CPython 3.10-3.13, measured as
-# newer interpreters count fewer references
+# 3 on CPython 3.10-3.13; measured, as newer interpreters count fewer references
 _ONLY_ONE_HOLDER = _count_references([object()])
 
 
@@ -589,8 +586,15 @@ class _Released:
     def __repr__(self) -> str:
         return f'<released: {self.shape} {self.dtype}>'
 
+    @staticmethod
+    def like(data: Any) -> _Released:  # the last one made when it fits: a chain's
+        last = _Released.last
+        if last.dtype is not data.dtype or last.shape != data.shape:
+            last = _Released.last = _Released(data.shape, data.dtype)
+        return last
 
-_released = functools.lru_cache(maxsize=256)(_Released)  # one per shape and dtype
+
+_Released.last = _Released((), None)
 
 
 def _explain_failure(f: Function, inputs: Any, error: Exception) -> None:
