@@ -550,7 +550,10 @@ def _release_unread(inputs: list) -> None:
             for v in f.inputs:
                 if (sys.getrefcount(v) == _ONLY_ONE_HOLDER and v.creator is not None
                         and 'outputs' not in v.creator.backward_reads):
-                    v.data = _Released.like(v.data)
+                    data, last = v.data, _Released.last  # a chain's arrays share one
+                    if last.dtype is not data.dtype or last.shape != data.shape:
+                        last = _Released.last = _Released(data.shape, data.dtype)
+                    v.data = last
 
 
 def _count_references(holder: list) -> int:
@@ -585,13 +588,6 @@ class _Released:
 
     def __repr__(self) -> str:
         return f'<released: {self.shape} {self.dtype}>'
-
-    @staticmethod
-    def like(data: Any) -> _Released:  # the last one made when it fits: a chain's
-        last = _Released.last
-        if last.dtype is not data.dtype or last.shape != data.shape:
-            last = _Released.last = _Released(data.shape, data.dtype)
-        return last
 
 
 _Released.last = _Released((), None)
