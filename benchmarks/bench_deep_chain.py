@@ -6,6 +6,10 @@
     (``ru_maxrss``) above the RSS just before the workload;
 (c) peak memory of the same chain under ``no_grad()``: it must stay flat (a few arrays).
 
+With grad, the graph keeps only what backward reads (``Function.backward_reads``): sin's
+input, not the outputs of sin and of the multiply (issue 16), as torch saves only sin's
+input. The zerograd child also counts the GC-tracked objects the graph holds per op.
+
 Memory is measured after a warm-up on a 3-op chain (steady state), and once more for the
 first forward + backward in a process, which for torch includes starting its autograd
 engine. Time is measured twice: with the default cyclic GC, and after ``gc.freeze()`` of
@@ -138,7 +142,9 @@ def child(side: str, mode: str) -> None:
     hwm_ok = reset_hwm()
     if side == 'zerograd':
         if mode in ('grad', 'coldgrad'):
+            tracked = len(gc.get_objects())  # exact: the cyclic GC is disabled here
             y, ref = zerograd_forward(x, keep_at=N_OPS // 6)
+            result['tracked_per_op'] = (len(gc.get_objects()) - tracked) / N_OPS
             result['dtype'] = str(y.dtype)
             y.backward()
             result['mid_alive_before_del'] = ref() is not None
@@ -235,6 +241,10 @@ def report_memory(runs: dict) -> None:
         freed = all(r['mid_freed_by_refcount'] for r in zg)
         alive = all(r['mid_alive_before_del'] for r in zg)
         cycles = [r['unreachable_cycles'] for r in zg]
+        per_op = statistics.median(r['tracked_per_op'] for r in zg)
+        print(f'  zerograd: {per_op:.2f} GC-tracked objects per op held by the graph '
+              '(Function, output Variable, inputs and outputs lists, weakref; the shape '
+              'tuples the Functions keep, until a collection untracks them)')
         print(f'  zerograd, gc disabled: intermediate Variable alive after backward: {alive}; '
               f'freed after `del y` by reference counting alone: {freed}; '
               f'gc.collect() found afterwards: {cycles} unreachable objects')

@@ -544,4 +544,6 @@ def test_core_is_at_most_about_500_lines():
     """core.py stays readable in one sitting with the book in hand."""
     import inspect
     from zerograd import core
-    assert len(inspect.getsource(core).splitlines()) <= 550  # 520 + item/float/int/svg + docstrings
+    # 520 + item/float/int/svg + docstrings, + 70 for the memory step of issue 16
+    # (backward_reads, _release_unread, _Released)
+    assert len(inspect.getsource(core).splitlines()) <= 620

@@ -70,6 +70,7 @@ class _Arithmetic(Function):
 
 class Add(_Arithmetic):
     """y = x0 + x1, broadcasting; the gradients are summed back to each shape."""
+    backward_reads = ()
     op = 'add'
 
     def forward(self, x0, x1):
@@ -82,6 +83,7 @@ class Add(_Arithmetic):
 
 class Sub(_Arithmetic):
     """y = x0 - x1, broadcasting."""
+    backward_reads = ()
     op = 'sub'
 
     def forward(self, x0, x1):
@@ -94,6 +96,7 @@ class Sub(_Arithmetic):
 
 class Mul(_Arithmetic):
     """y = x0 * x1, broadcasting: gx0 = gy x1, gx1 = gy x0."""
+    backward_reads = ('inputs',)
     op = 'mul'
 
     def forward(self, x0, x1):
@@ -106,6 +109,7 @@ class Mul(_Arithmetic):
 
 class Div(_Arithmetic):
     """y = x0 / x1, broadcasting: gx0 = gy / x1, gx1 = -gy x0 / x1 ** 2."""
+    backward_reads = ('inputs',)
     op = 'div'
 
     def forward(self, x0, x1):
@@ -120,6 +124,7 @@ class Div(_Arithmetic):
 
 class Neg(Function):
     """y = -x."""
+    backward_reads = ()
 
     def forward(self, x):
         return -x
@@ -161,6 +166,7 @@ class _WithConstant(_Arithmetic):
 
 class AddConstant(_WithConstant):
     """y = x + c (also c + x)."""
+    backward_reads = ()
     op = 'add'
 
     def forward(self, x):
@@ -173,6 +179,7 @@ class AddConstant(_WithConstant):
 
 class SubConstant(_WithConstant):
     """y = x - c."""
+    backward_reads = ()
     op = 'sub'
 
     def forward(self, x):
@@ -185,6 +192,7 @@ class SubConstant(_WithConstant):
 
 class SubFromConstant(_WithConstant):
     """y = c - x."""
+    backward_reads = ()
     op = 'sub'
 
     def forward(self, x):
@@ -197,6 +205,7 @@ class SubFromConstant(_WithConstant):
 
 class MulConstant(_WithConstant):
     """y = x * c (also c * x)."""
+    backward_reads = ()
     op = 'mul'
 
     def forward(self, x):
@@ -209,6 +218,7 @@ class MulConstant(_WithConstant):
 
 class DivConstant(_WithConstant):
     """y = x / c."""
+    backward_reads = ()
     op = 'div'
 
     def forward(self, x):
@@ -221,6 +231,7 @@ class DivConstant(_WithConstant):
 
 class DivFromConstant(_WithConstant):
     """y = c / x;  dy/dx = -c / x ** 2."""
+    backward_reads = ('inputs',)
     op = 'div'
 
     def forward(self, x):
@@ -236,6 +247,7 @@ class DivFromConstant(_WithConstant):
 
 class Pow(_WithConstant):
     """y = x ** c for a constant exponent c (the book's Pow);  dy/dx = c x ** (c - 1)."""
+    backward_reads = ('inputs',)
     op = 'pow'
 
     def forward(self, x):
@@ -250,6 +262,7 @@ class Pow(_WithConstant):
 
 class ConstantPow(_WithConstant):
     """y = c ** x for a constant base c;  dy/dx = y log(c)."""
+    backward_reads = ('outputs',)
     op = 'pow'
 
     def forward(self, x):

@@ -17,6 +17,7 @@ from zerograd.hints import VarOrArray
 
 class Sigmoid(Function):
     """y = 1 / (1 + exp(-x)); gx = gy y (1 - y)."""
+    backward_reads = ('outputs',)
 
     def forward(self, x):
         return _sigmoid_array(x)
@@ -50,6 +51,7 @@ def sigmoid_simple(x: VarOrArray) -> Variable:
 
 class ReLU(Function):
     """y = max(x, 0); gx = gy where x > 0."""
+    backward_reads = ('inputs',)
 
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
@@ -68,6 +70,7 @@ def relu(x: VarOrArray) -> Variable:
 
 class LeakyReLU(Function):
     """y = x if x > 0 else slope x."""
+    backward_reads = ('inputs',)
 
     def __init__(self, slope: float) -> None:
         self.slope = slope
@@ -93,6 +96,7 @@ def leaky_relu(x: VarOrArray, slope: float = 0.2) -> Variable:
 # =============================================================================
 class Softmax(Function):
     """y = softmax(x) along an axis; gx = y gy - y sum(y gy)."""
+    backward_reads = ('outputs',)
 
     def __init__(self, axis: int = 1) -> None:
         self.axis = axis
@@ -137,6 +141,7 @@ def _log_softmax(x: Any, axis: int) -> Any:
 
 class LogSoftmax(Function):
     """y = log softmax(x) along an axis; gx = gy - softmax(x) sum(gy)."""
+    backward_reads = ('outputs',)
 
     def __init__(self, axis: int = 1) -> None:
         self.axis = axis

@@ -46,6 +46,7 @@ def _check_axis(op: str, x: Variable, axis: int) -> int:
 # =============================================================================
 class Reshape(Function):
     """y = x with a new shape; gx = gy reshaped back."""
+    backward_reads = ()
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -80,6 +81,7 @@ def reshape(x: VarOrArray, shape: int | Sequence[int]) -> Variable:
 
 class Transpose(Function):
     """y = x with permuted axes; gx = gy with the inverse permutation."""
+    backward_reads = ()
 
     def __init__(self, axes: tuple | None = None) -> None:
         self.axes = axes
@@ -107,6 +109,7 @@ def transpose(x: VarOrArray, axes: Sequence[int] | None = None) -> Variable:
 
 class BroadcastTo(Function):
     """y = x broadcast to a shape; gx = sum_to(gy, x.shape)."""
+    backward_reads = ()
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -136,6 +139,7 @@ def broadcast_to(x: VarOrArray, shape: int | Sequence[int]) -> Variable:
 
 class SumTo(Function):
     """y = x summed to a shape; gx = broadcast_to(gy, x.shape)."""
+    backward_reads = ()
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -189,6 +193,7 @@ def flatten(x: VarOrArray) -> Variable:
 # =============================================================================
 class GetItem(Function):
     """y = x[slices]; gx scatters gy back (GetItemGrad)."""
+    backward_reads = ()
 
     def __init__(self, slices: Any) -> None:
         self.slices = slices
@@ -206,6 +211,7 @@ class GetItem(Function):
 
 class GetItemGrad(Function):
     """Scatter gy into zeros of the input's shape, adding where an index repeats."""
+    backward_reads = ()
 
     def __init__(self, slices: Any, in_shape: tuple) -> None:
         self.slices = slices
@@ -263,6 +269,7 @@ def embed_id(x: VarOrArray, W: VarOrArray) -> Variable:
 class EmbedID(Function):
     """y = W[ids] for integer ids (any shape) and W (V, D) -> ids.shape + (D,); the ids
     get no gradient, W gets gy scattered back to its rows (GetItemGrad)."""
+    backward_reads = ('inputs',)
 
     def forward(self, ids, W):
         return W[ids]
@@ -277,6 +284,7 @@ class EmbedID(Function):
 # =============================================================================
 class Concat(Function):
     """y = the inputs joined along an axis; each gx is its slice of gy."""
+    backward_reads = ()
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -310,6 +318,7 @@ def concat(xs: Sequence[VarOrArray], axis: int = 0) -> Variable:
 
 class Stack(Function):
     """y = the inputs stacked along a new axis; each gx is its slice of gy."""
+    backward_reads = ()
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -339,6 +348,7 @@ def stack(xs: Sequence[VarOrArray], axis: int = 0) -> Variable:
 # =============================================================================
 class Cast(Function):
     """y = x in another dtype; the gradient goes back in x's dtype."""
+    backward_reads = ()
 
     def __init__(self, dtype: Any) -> None:
         self.dtype = dtype

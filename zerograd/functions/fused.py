@@ -39,6 +39,7 @@ class TanhGrad(Function):
     """Tanh's gradient as one op, gx = gy (1 - y ** 2), instead of three (one Function
     call instead of three per tanh in every backward, which an LSTM step does twice).
     Differentiable again: d/dy = -2 gy y, d/dgy = 1 - y ** 2."""
+    backward_reads = ('inputs',)
 
     def forward(self, y, gy):
         return gy * (1 - y * y)
@@ -51,6 +52,7 @@ class TanhGrad(Function):
 class SigmoidGrad(Function):
     """Sigmoid's gradient as one op, gx = gy y (1 - y), instead of three.
     Differentiable again: d/dy = gy (1 - 2 y), d/dgy = y (1 - y)."""
+    backward_reads = ('inputs',)
 
     def forward(self, y, gy):
         return gy * y * (1 - y)
@@ -68,6 +70,7 @@ class SigmoidGrad(Function):
 # gradients are matrix products again.
 class LinearGradX(Function):
     """gx = gy W.T: gy (N, out), W (in, out) -> (N, in)."""
+    backward_reads = ('inputs',)
 
     def forward(self, gy, W):
         return gy @ W.T
@@ -79,6 +82,7 @@ class LinearGradX(Function):
 
 class LinearGradW(Function):
     """gW = x.T gy: x (N, in), gy (N, out) -> (in, out)."""
+    backward_reads = ('inputs',)
 
     def forward(self, x, gy):
         return _matmul_2d(x.T, gy)
@@ -93,6 +97,7 @@ class LinearPair(Function):
     -> (N, out). An RNN gate's x2*(x) + h2*(h) is three ops composed (two Linears and an
     add) and this one, with the same numbers to the bit (the same products and sums in the
     same order). gx is skipped when x is input data, as in Linear."""
+    backward_reads = ('inputs',)
 
     def __init__(self, needs_gx: bool = True) -> None:
         self.needs_gx = needs_gx

@@ -27,6 +27,7 @@ def _swap_last_axes(x: Variable) -> Variable:
 
 class MatMul(Function):
     """x (..., m, k) @ W (..., k, n) -> (..., m, n), batch axes broadcast."""
+    backward_reads = ('inputs',)
 
     def forward(self, x, W):
         return _matmul_2d(x, W)
@@ -73,6 +74,7 @@ class Linear(Function):
     ``needs_gx`` is False when x is input data (a plain array): its gradient is never
     wanted, which saves one matrix product per step (a seventh of an MLP's work).
     """
+    backward_reads = ('inputs',)
 
     def __init__(self, needs_gx: bool = True) -> None:
         self.needs_gx = needs_gx

@@ -45,6 +45,7 @@ def _same_shape(op: str, x0: Variable, x1: Variable) -> Variable:
 
 class MeanSquaredError(Function):
     """y = sum((x0 - x1) ** 2) / len(x0)."""
+    backward_reads = ('inputs',)
 
     def forward(self, x0, x1):
         diff = x0 - x1
@@ -102,6 +103,7 @@ def _check_class_ids(op: str, t: Any, N: int, C: int) -> np.ndarray:
 
 class SoftmaxCrossEntropy(Function):
     """y = mean over the batch of -log softmax(x)[t]; gx = (softmax(x) - onehot(t)) gy / N."""
+    backward_reads = ('inputs',)
 
     def forward(self, x, t):
         N = x.shape[0]
@@ -183,6 +185,7 @@ def _check_unit_interval(op: str, name: str, a: Any, what: str) -> None:
 
 class SigmoidCrossEntropy(Function):
     """y = sum(log(1 + exp(x)) - t x) / len(x); gx = (sigmoid(x) - t) gy / len(x)."""
+    backward_reads = ('inputs',)
 
     def forward(self, x, t):
         xp = get_array_module(x)

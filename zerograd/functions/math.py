@@ -32,6 +32,7 @@ from zerograd.hints import VarOrArray
 class _ToFloat(Function):
     """y = x (bool or integer) as float64; the gradient passes through as it is, so the
     input gets a float gradient (as the engine gives every integer input)."""
+    backward_reads = ()
 
     def forward(self, x):
         return x.astype(np.float64)
@@ -65,6 +66,7 @@ def _floating(op: str, x: Any, real: bool = False) -> Variable:
 # =============================================================================
 class Sin(Function):
     """y = sin(x); gx = gy cos(x)."""
+    backward_reads = ('inputs',)
 
     def forward(self, x):
         return get_array_module(x).sin(x)
@@ -81,6 +83,7 @@ def sin(x: VarOrArray) -> Variable:
 
 class Cos(Function):
     """y = cos(x); gx = -gy sin(x)."""
+    backward_reads = ('inputs',)
 
     def forward(self, x):
         return get_array_module(x).cos(x)
@@ -97,6 +100,7 @@ def cos(x: VarOrArray) -> Variable:
 
 class Tanh(Function):
     """y = tanh(x); gx = gy (1 - y ** 2)."""
+    backward_reads = ('outputs',)
 
     def forward(self, x):
         return get_array_module(x).tanh(x)
@@ -113,6 +117,7 @@ def tanh(x: VarOrArray) -> Variable:
 
 class Exp(Function):
     """y = exp(x); gx = gy y."""
+    backward_reads = ('outputs',)
 
     def forward(self, x):
         return get_array_module(x).exp(x)
@@ -129,6 +134,7 @@ def exp(x: VarOrArray) -> Variable:
 
 class Log(Function):
     """y = log(x); gx = gy / x."""
+    backward_reads = ('inputs',)
 
     def forward(self, x):
         return get_array_module(x).log(x)
@@ -146,6 +152,7 @@ def log(x: VarOrArray) -> Variable:
 
 class Square(Function):
     """y = x ** 2; gx = 2 x gy."""
+    backward_reads = ('inputs',)
 
     def forward(self, x):
         return x * x
@@ -162,6 +169,7 @@ def square(x: VarOrArray) -> Variable:
 
 class Sqrt(Function):
     """y = sqrt(x); gx = gy / (2 y)."""
+    backward_reads = ('outputs',)
 
     def forward(self, x):
         return get_array_module(x).sqrt(x)
@@ -179,6 +187,7 @@ def sqrt(x: VarOrArray) -> Variable:
 
 class Abs(Function):
     """y = ``|x|``; gx = gy sign(x)."""
+    backward_reads = ('inputs',)
 
     def forward(self, x):
         return get_array_module(x).abs(x)
@@ -196,6 +205,7 @@ def abs(x: VarOrArray) -> Variable:
 
 class Clip(Function):
     """y = clip(x, x_min, x_max); gx = gy where x is inside."""
+    backward_reads = ('inputs',)
 
     def __init__(self, x_min: float, x_max: float) -> None:
         self.x_min = x_min

@@ -46,6 +46,7 @@ class BatchNorm(Function):
     In training it normalises by the batch statistics and updates the running ``mean`` and
     ``var`` arrays in place; under ``test_mode()`` it uses them instead.
     """
+    backward_reads = ('inputs',)
 
     def __init__(self, mean: Any, var: Any, decay: float, eps: float) -> None:
         self.avg_mean = mean

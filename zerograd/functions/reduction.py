@@ -35,6 +35,7 @@ def _normalize_axis(op: str, axis: Any, ndim: int, shape: tuple) -> tuple | None
 
 class Sum(Function):
     """y = sum of x over axes; gx = gy broadcast back to x's shape."""
+    backward_reads = ()
 
     def __init__(self, axis: tuple | None, keepdims: bool) -> None:
         self.axis = axis
@@ -102,6 +103,7 @@ class Average(Function):
     """y = the sum over ``axis`` divided by ``count``, the elements per output; one op
     (not sum, then a division by a number) so an exported graph averages over the sizes
     it is given, not the traced ones."""
+    backward_reads = ()
 
     def __init__(self, axis: tuple | None, keepdims: bool, count: int) -> None:
         self.axis = axis

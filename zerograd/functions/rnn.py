@@ -21,6 +21,7 @@ class LSTMState(Function):
     is recorded (``create_graph=True``) it runs the same formulas as framework ops, so it
     can be differentiated again (the fast path is tested against that one, to the bit).
     """
+    backward_reads = ('inputs',)
 
     def forward(self, c_prev, af, ai, au):
         f, i = _sigmoid_array(af), _sigmoid_array(ai)
@@ -48,6 +49,7 @@ class LSTMState(Function):
 class LSTMOutput(Function):
     """The LSTM output as one op: h = sigmoid(ao) tanh(c), c and ao (N, H); 3 ops
     forward and about 7 backward when composed. Backward as in ``LSTMState``."""
+    backward_reads = ('inputs',)
 
     def forward(self, c, ao):
         o = _sigmoid_array(ao)
