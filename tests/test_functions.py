@@ -89,7 +89,7 @@ def test_float32_stays_float32_through_double_backward(case):
     assert y.dtype == np.float32, f'{name}: output is {y.dtype}'
     # Each Function's own backward keeps its inputs' dtypes (whatever the engine does after).
     for func in _functions(y):
-        # shape and dtype: an intermediate's values may be released (core._release_unread)
+        # shape and dtype: an intermediate's values may be released (release.release_unread)
         gys = [Variable(np.ones(out().shape, out().dtype)) for out in func.outputs]
         with zerograd.no_grad():
             gxs = func.backward(*gys)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 import zerograd  # for zerograd.functions / zerograd.cuda at call time (they import this)
-from zerograd.core import (_NUMERIC_KINDS, Function, Variable, _is_array, _no_data,
+from zerograd.core import (_NUMERIC_KINDS, Function, _config, Variable, _is_array, _no_data,
                            _not_numeric, as_array)
 
 # Python scalar types and the dtype kind each belongs to (bool < int < float < complex).
@@ -213,6 +213,8 @@ class MulConstant(_WithConstant):
         return x * self.c
 
     def backward(self, gy):
+        if not _config.enable_backprop:  # not recorded: the same product, no Function
+            return _sum_to(Variable(as_array(gy.data * self.c)), self.x_shape)
         return _sum_to(gy * self.c, self.x_shape)
 
 

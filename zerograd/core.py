@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import math
-import sys
 import threading
 import weakref
 from typing import Any, Iterator
@@ -25,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 import zerograd  # for zerograd.functions / zerograd.cuda at call time (they import core)
+from zerograd.release import release_unread
 
 
 # =============================================================================
@@ -280,7 +279,9 @@ class Variable:
                 outputs, gxs = _run_backward(f, owned)
                 follow = follow_order = None
                 if gxs is not None:
-                    inputs = f.inputs
+                    inputs = f._inputs
+                    if type(inputs) is not list:
+                        inputs = (inputs,)
                     for i in range(len(inputs)):
                         if gxs[i] is None:
                             continue
@@ -371,22 +372,28 @@ def _run_backward(f: Function, owned: set) -> tuple[Any, tuple | None]:
     """Steps 1-2 of the backward loop: f's outputs (None for one that died), and the
     gradients f.backward returns for its inputs, one per input, or None when no output
     of f has a gradient (nothing to pass on)."""
-    if len(f.outputs) == 1:  # one output, the common case, without lists
-        y = f.outputs[0]()
-        outputs = (y,)
-        gys = (None if y is None else y._grad,)
-    else:
-        outputs = [y() for y in f.outputs]
-        gys = [None if y is None else y._grad for y in outputs]
-    if owned:  # a sum handed to a backward as gy may come back as a gradient: not ours now
-        for gy in gys:
+    refs = f._outputs
+    if type(refs) is not list:  # one output, the common case, without lists
+        y = refs()
+        gy = None if y is None else y._grad
+        if gy is None:
+            return (y,), None
+        if owned:  # a sum handed to a backward as gy may come back as a gradient: not ours
             owned.discard(gy)
-    if gys.count(None) == len(gys):
-        return outputs, None
-    gxs = f.backward(*gys)
+        outputs, gxs = (y,), f.backward(gy)
+    else:
+        outputs = [y() for y in refs]
+        gys = [None if y is None else y._grad for y in outputs]
+        if owned:
+            for gy in gys:
+                owned.discard(gy)
+        if gys.count(None) == len(gys):
+            return outputs, None
+        gxs = f.backward(*gys)
     if type(gxs) is not tuple:
         gxs = (gxs,)
-    if len(gxs) != len(f.inputs):
+    inputs = f._inputs
+    if len(gxs) != (len(inputs) if type(inputs) is list else 1):
         raise ValueError(f'{type(f).__name__}.backward returned {len(gxs)} '
                          f'gradients for {len(f.inputs)} inputs')
     return outputs, gxs
@@ -401,8 +408,9 @@ def _accumulate(f: Function, i: int, x: Variable, gx: Any, owned: set,
         raise _bad_grad(f, i, x, gx)
     # A float variable's grad has its dtype (float32 stays float32); an int variable
     # keeps a float grad, as truncating it is wrong.
-    if gx.data.dtype != x.data.dtype and x.data.dtype.kind in 'fc':
-        gx = zerograd.functions.cast(gx, x.data.dtype)
+    dtype = x.data.dtype
+    if gx.data.dtype is not dtype and gx.data.dtype != dtype and dtype.kind in 'fc':
+        gx = zerograd.functions.cast(gx, dtype)
     grad = x._grad
     if grad is None:
         x._grad = gx
@@ -461,10 +469,43 @@ class Function:
     ``backward_reads`` names the values backward reads besides its gys: ``'inputs'`` (Sin's
     cos(x)), ``'outputs'`` (Exp's y), both (the default: a Function in the book's style
     may read either), or neither (Add, MulConstant). Shapes and dtypes do not count: they
-    stay. Declaring less lets the engine release data no one can read (below).
+    stay. Declaring less lets the engine release data no one can read (``release.py``).
     """
     generation = 0
     backward_reads: tuple = ('inputs', 'outputs')
+
+    # Recorded: the inputs (strong references) and the outputs (weak references: the
+    # outputs refer to this function, not the other way round, so a graph is freed as soon
+    # as its last output is unreachable). A one-input, one-output op, the common case,
+    # keeps them bare (``_inputs``, ``_outputs``), not in lists: each list would be one
+    # more object per op for Python's cyclic GC to walk (issue 16). ``inputs`` and
+    # ``outputs`` give the book's lists.
+    @property
+    def inputs(self) -> list[Variable]:
+        """The input Variables of the recorded call (a list)."""
+        held = self._recorded('_inputs')
+        return held if type(held) is list else [held]
+
+    @inputs.setter
+    def inputs(self, inputs: list) -> None:
+        self._inputs = list(inputs)
+
+    @property
+    def outputs(self) -> list[weakref.ref]:
+        """Weak references to the output Variables of the recorded call (a list)."""
+        held = self._recorded('_outputs')
+        return held if type(held) is list else [held]
+
+    @outputs.setter
+    def outputs(self, outputs: list) -> None:
+        self._outputs = list(outputs)
+
+    def _recorded(self, name: str) -> Any:
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise AttributeError(f'{type(self).__name__} has no {name[1:]}: it records them '
+                                 'when called with backprop enabled') from None
 
     def __call__(self, *inputs: Any) -> Variable | list[Variable]:
         try:  # free unless raised (Python 3.11+): Variable(None) inputs are found on failure
@@ -506,9 +547,10 @@ class Function:
                 self.generation = generation
                 y.creator = self  # y.set_creator(self), inlined
                 y.generation = generation + 1
-                self.inputs = inputs
-                self.outputs = [weakref.ref(y)]
-                _release_unread(inputs)
+                self._inputs = inputs[0] if len(inputs) == 1 else inputs
+                self._outputs = weakref.ref(y)
+                for x in inputs:
+                    release_unread(x)
             else:
                 y.creator = None
                 y.generation = 0
@@ -518,11 +560,10 @@ class Function:
             self.generation = max([x.generation for x in inputs])
             for output in outputs:
                 output.set_creator(self)
-            self.inputs = inputs
-            # Weak references: the outputs refer to this function, not the other way
-            # round, so a graph is freed as soon as its last output is unreachable.
-            self.outputs = [weakref.ref(output) for output in outputs]
-            _release_unread(inputs)
+            self._inputs = inputs[0] if len(inputs) == 1 else inputs
+            self._outputs = [weakref.ref(output) for output in outputs]
+            for x in inputs:
+                release_unread(x)
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs: Any) -> Any:
@@ -532,65 +573,6 @@ class Function:
     def backward(self, *gys: Variable) -> Any:
         """The inputs' gradients (Variables) from the outputs' ``gys`` (subclasses write it)."""
         raise NotImplementedError(f'{type(self).__name__}.backward is not written')
-
-
-def _release_unread(inputs: list) -> None:
-    """Memory (issue 16): release the data that no backward reads and nothing outside the
-    graph holds, as PyTorch keeps only the tensors its backward passes save.
-
-    v, an input of f = x.creator (x an input here), is released when f's backward does not
-    read its inputs, v's creator's does not read its outputs (a leaf is never released) and
-    f.inputs is v's only holder: a user's names, containers and frames all count in
-    ``sys.getrefcount``. Checked one step on, when a chain ``y = g(y)`` has rebound the
-    name that held v. Its data becomes a ``_Released`` of the same shape and dtype.
-    """
-    for x in inputs:
-        f = x.creator
-        if f is not None and 'inputs' not in f.backward_reads:
-            for v in f.inputs:
-                if (sys.getrefcount(v) == _ONLY_ONE_HOLDER and v.creator is not None
-                        and 'outputs' not in v.creator.backward_reads):
-                    data, last = v.data, _Released.last  # a chain's arrays share one
-                    if last.dtype is not data.dtype or last.shape != data.shape:
-                        last = _Released.last = _Released(data.shape, data.dtype)
-                    v.data = last
-
-
-def _count_references(holder: list) -> int:
-    for v in holder:  # as in _release_unread: the list, the loop's name, the argument
-        return sys.getrefcount(v)
-
-
-# 3 on CPython 3.10-3.13; measured, as newer interpreters count fewer references
-_ONLY_ONE_HOLDER = _count_references([object()])
-
-
-class _Released:
-    """The data of a Variable released by ``_release_unread``: the shape and dtype stay
-    (gradient checks, graph pictures and the ONNX exporter read them); values raise."""
-    __slots__ = ('shape', 'dtype', 'ndim', 'size')
-
-    def __init__(self, shape: tuple, dtype: Any) -> None:
-        self.shape, self.dtype, self.ndim, self.size = shape, dtype, len(shape), math.prod(shape)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith('__'):  # copy and pickle ask for __setstate__ and the like
-            raise AttributeError(name)
-        raise AttributeError(self._message(f'data.{name}'))
-
-    def __array__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(self._message('np.asarray(data)'))
-
-    def _message(self, what: str) -> str:
-        return (f'{what}: the values of this intermediate Variable ({self.shape} {self.dtype}) '
-                'were released, as no backward reads them and nothing else held it; keep a '
-                'name for a Variable to keep its data')
-
-    def __repr__(self) -> str:
-        return f'<released: {self.shape} {self.dtype}>'
-
-
-_Released.last = _Released((), None)
 
 
 def _explain_failure(f: Function, inputs: Any, error: Exception) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.core import (_NUMERIC_KINDS, Function, Variable, _no_data, _not_numeric,
+from zerograd.core import (_NUMERIC_KINDS, Function, Variable, _config, _no_data, _not_numeric,
                            as_array)
 from zerograd.cuda import get_array_module
 from zerograd.functions.fused import TanhGrad
@@ -73,6 +73,8 @@ class Sin(Function):
 
     def backward(self, gy):
         x, = self.inputs
+        if not _config.enable_backprop:  # not recorded: the same product, no Function
+            return Variable(as_array(gy.data * get_array_module(x.data).cos(x.data)))
         return gy * cos(x)
 
 
