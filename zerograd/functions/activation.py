@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zerograd.core import Config, Function, Variable, as_array
+from zerograd import workspace
+from zerograd.core import Function, Variable, _config, as_array
 from zerograd.cuda import get_array_module
 from zerograd.functions.array import _check_axis
 from zerograd.functions.fused import SigmoidGrad
@@ -54,12 +55,19 @@ class ReLU(Function):
     backward_reads = ('inputs',)
 
     def forward(self, x):
-        return get_array_module(x).maximum(x, 0)
+        xp = get_array_module(x)
+        if x.dtype.kind != 'f':  # an integer's or bool's maximum with 0: NumPy's dtype
+            return xp.maximum(x, 0)
+        return xp.maximum(x, 0, out=workspace.empty_like(x))
 
     def backward(self, gy):
         x, = self.inputs
-        if not Config.enable_backprop:  # not recorded: the same product, no Function
-            return Variable(as_array(gy.data * (x.data > 0)))  # 0-d: NumPy gives a scalar
+        if not _config.enable_backprop:  # not recorded: the same product, no Function
+            gy, mask = gy.data, x.data > 0
+            if gy.ndim == 0 or gy.dtype.kind != 'f':
+                return Variable(as_array(gy * mask))  # 0-d: NumPy gives a scalar
+            xp = get_array_module(gy)
+            return Variable(xp.multiply(gy, mask, out=workspace.empty_like(gy)))
         return gy * (x.data > 0)  # a constant mask
 
 

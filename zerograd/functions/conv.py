@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from zerograd import utils
+from zerograd import utils, workspace
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.array import _shaped, reshape, transpose
@@ -119,8 +119,8 @@ def _full(shape: tuple, value: Any, dtype: Any, xp: Any, batch_last: bool) -> An
     """An (N, C, H, W) array filled with value, stored as (C, H, W, N) if batch_last."""
     if batch_last:
         N, C, H, W = shape
-        return xp.full((C, H, W, N), value, dtype=dtype).transpose(3, 0, 1, 2)
-    return xp.full(shape, value, dtype=dtype)
+        return workspace.full((C, H, W, N), value, dtype, xp).transpose(3, 0, 1, 2)
+    return workspace.full(shape, value, dtype, xp)
 
 
 def _pad(x: Any, pad: Pair, value: Any = 0) -> Any:
@@ -169,7 +169,16 @@ def _conv_columns(x: Any, kernel_size: Pair, stride: Pair, pad: Pair) -> Any:
     of output pixel (n, oh, ow). One copy out of the strided view."""
     windows = _windows(x, kernel_size, stride, pad)
     N, C, KH, KW, OH, OW = windows.shape
-    return windows.transpose(1, 2, 3, 4, 5, 0).copy().reshape(C * KH * KW, OH * OW * N)
+    columns = workspace.empty((C, KH, KW, OH, OW, N), windows.dtype, get_array_module(x))
+    columns[...] = windows.transpose(1, 2, 3, 4, 5, 0)
+    return columns.reshape(C * KH * KW, OH * OW * N)
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """a @ b for 2-D a and b, into an array from the workspace."""
+    xp = get_array_module(a)
+    return xp.matmul(a, b, out=workspace.empty((a.shape[0], b.shape[1]),
+                                               xp.result_type(a.dtype, b.dtype), xp))
 
 
 def _batch_last_matrix(x: Any) -> Any:
@@ -193,7 +202,7 @@ def _col2im_array(col: Any, x_shape: tuple, stride: Pair, pad: Pair,
         for j in range(KW):
             x[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW] += col[:, :, i, j]
     if PH or PW:
-        x = x[:, :, PH:PH + H, PW:PW + W].copy(order='K')
+        x = workspace.copy(x[:, :, PH:PH + H, PW:PW + W])
     return x
 
 
@@ -306,7 +315,7 @@ class Conv2d(Function):
         N = x.shape[0]
         OH, OW = _outsize(x.shape, (KH, KW), self.stride, self.pad)
         self.col = _conv_columns(x, (KH, KW), self.stride, self.pad)  # (C*KH*KW, OH*OW*N)
-        y = W.reshape(OC, C * KH * KW) @ self.col                      # (OC, OH*OW*N)
+        y = _matmul(W.reshape(OC, C * KH * KW), self.col)              # (OC, OH*OW*N)
         if b is not None:
             y += b.reshape(OC, 1)
         return y.reshape(OC, OH, OW, N).transpose(3, 0, 1, 2)
@@ -371,7 +380,7 @@ class Deconv2d(Function):
     def forward(self, x, W, b=None):
         C, OC, KH, KW = W.shape
         N, _, H = x.shape[:3]
-        col = W.reshape(C, OC * KH * KW).T @ _batch_last_matrix(x)  # (OC*KH*KW, H*W*N)
+        col = _matmul(W.reshape(C, OC * KH * KW).T, _batch_last_matrix(x))  # (OC*KH*KW, H*W*N)
         col = col.reshape(OC, KH, KW, H, x.shape[3], N).transpose(5, 0, 1, 2, 3, 4)
         y = _col2im_array(col, (N, OC) + self.outsize, self.stride, self.pad,
                           batch_last=True)

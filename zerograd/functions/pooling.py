@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from zerograd import workspace
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.array import reshape, transpose
@@ -90,9 +91,10 @@ class Pooling(Function):
         # One pass per kernel offset keeps the running maximum and where it was seen.
         # Plain arithmetic, no masked copies (which are several times slower): the index
         # only grows, so "k where greater" is maximum(indexes, greater * k).
-        y = windows[:, :, 0, 0].copy(order='K')
+        y = workspace.copy(windows[:, :, 0, 0])
         index_type = _index_dtype(KH * KW)
-        self.indexes = xp.zeros_like(y, dtype=index_type)  # in y's memory order
+        self.indexes = workspace.empty_like(y, dtype=index_type)  # in y's memory order
+        self.indexes.fill(0)
         for k in range(1, KH * KW):
             window = windows[:, :, k // KW, k % KW]
             greater = window > y
@@ -126,7 +128,7 @@ class PoolingGrad(Function):
         if _batch_last(gy) != p.batch_last:
             # One copy into the memory order of the indexes and of gx, so that the passes
             # below stream through all three (mixed orders are several times slower).
-            gy_in_order = xp.empty_like(p.indexes, dtype=gy.dtype)
+            gy_in_order = workspace.empty_like(p.indexes, dtype=gy.dtype)
             gy_in_order[...] = gy
             gy = gy_in_order
         gx = _full((N, C, H + 2 * PH + EH, W + 2 * PW + EW), 0, gy.dtype, xp, p.batch_last)
@@ -139,7 +141,7 @@ class PoolingGrad(Function):
             else:  # each position is in one window: write, no read-add-write
                 xp.multiply(gy, p.indexes == k, out=positions)
         if PH or PW or EH or EW:
-            gx = gx[:, :, PH:PH + H, PW:PW + W].copy(order='K')
+            gx = workspace.copy(gx[:, :, PH:PH + H, PW:PW + W])
         return gx
 
     def backward(self, ggx):
@@ -294,7 +296,7 @@ class AveragePoolingGrad(Function):
             for j in range(KW):
                 gx[:, :, i:i + SH * OH:SH, j:j + SW * OW:SW] += share
         if PH or PW:
-            gx = gx[:, :, PH:PH + H, PW:PW + W].copy(order='K')
+            gx = workspace.copy(gx[:, :, PH:PH + H, PW:PW + W])
         return gx
 
     def backward(self, ggx):
