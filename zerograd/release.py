@@ -6,6 +6,7 @@ outputs, both or neither). When ``Function.__call__`` records an op, it calls
 ``release_unread`` on the op's inputs, which looks one step back along the graph:
 
 v, an input of f = x.creator (x an input of the op just recorded), is released when
+
 - f's backward does not read its inputs,
 - v's creator's backward does not read its outputs (a leaf is never released), and
 - f is v's only holder: a user's names, containers and frames all count in
