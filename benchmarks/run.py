@@ -135,6 +135,22 @@ def plot_ratios(results: list[dict], path: str, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def result_row(w, times: dict, scale: float, repeats: int) -> dict:
+    """A workload's row of the table and results.json: the medians of its values (by side,
+    divided by scale), the ratio zerograd / torch, and whether the target is met: the
+    ratio's target, or for a workload with ``target_abs`` zerograd's value itself."""
+    z = statistics.median(times['zerograd']) / scale
+    t = statistics.median(times['torch']) / scale
+    ratio = z / t if t > 0 else float('inf')
+    met = z <= w.target_abs if w.target_abs is not None else ratio <= w.target
+    return {'name': w.name, 'unit': w.unit, 'zerograd': z, 'torch': t, 'ratio': ratio,
+            'target': w.target, 'target_abs': w.target_abs, 'met': met, 'repeats': repeats,
+            'zerograd_p10': harness.p10(times['zerograd']) / scale,
+            'torch_p10': harness.p10(times['torch']) / scale,
+            'zerograd_times': [v / scale for v in times['zerograd']],
+            'torch_times': [v / scale for v in times['torch']]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog='python -m benchmarks', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,20 +196,11 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 if args.gc_freeze:
                     gc.unfreeze()
-        z = statistics.median(times['zerograd']) / scale
-        t = statistics.median(times['torch']) / scale
-        ratio = z / t if t > 0 else float('inf')
-        met = z <= w.target_abs if w.target_abs is not None else ratio <= w.target
-        results.append({'name': w.name, 'unit': w.unit, 'zerograd': z, 'torch': t,
-                        'ratio': ratio, 'target': w.target, 'target_abs': w.target_abs,
-                        'met': met,
-                        'repeats': repeats,
-                        'zerograd_p10': harness.p10(times['zerograd']) / scale,
-                        'torch_p10': harness.p10(times['torch']) / scale,
-                        'zerograd_times': [v / scale for v in times['zerograd']],
-                        'torch_times': [v / scale for v in times['torch']]})
-        print(f'  {w.name}: {fmt(z)} vs {fmt(t)} {w.unit}, {ratio:.2f}x '
-              f'({repeats} repeats, {time.perf_counter() - start:.1f} s)', flush=True)
+        r = result_row(w, times, scale, repeats)
+        results.append(r)
+        print(f"  {w.name}: {fmt(r['zerograd'])} vs {fmt(r['torch'])} {w.unit}, "
+              f"{r['ratio']:.2f}x ({repeats} repeats, {time.perf_counter() - start:.1f} s)",
+              flush=True)
     info['load_average_end'] = os.getloadavg()
     print()
     print(table(results))

@@ -1,9 +1,11 @@
-"""The benchmark commands run (``--quick`` smoke runs; timings are never checked)."""
+"""The benchmark commands run (``--quick`` smoke runs; timings are never checked), and the
+table's targets (a ratio, or an absolute value such as page faults per step)."""
 import json
 import os
 import resource
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -38,6 +40,33 @@ def table_cells(table, name):
         if cells[0] == name:
             return cells
     raise AssertionError(f'no row {name!r} in\n{table}')
+
+
+def test_absolute_target_rows(tmp_path, monkeypatch):
+    """A row with an absolute target is met on zerograd's value alone, whatever the ratio;
+    a ratio row on the ratio. Both show in the table and the chart."""
+    # benchmarks/ puts itself on sys.path and sets the thread limits: undone afterwards
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+        monkeypatch.setenv(name, os.environ.get(name, '2'))
+    from benchmarks import run as bench_run
+    faults = types.SimpleNamespace(name='faults', unit='faults/step', target=None,
+                                   target_abs=256)
+    timed = types.SimpleNamespace(name='time', unit='ms', target=1.2, target_abs=None)
+    rows = [bench_run.result_row(faults, {'zerograd': [200, 250, 900], 'torch': [100] * 3},
+                                 1.0, 3),  # 2.5x torch, under 256: met
+            bench_run.result_row(faults, {'zerograd': [300], 'torch': [3000]}, 1.0, 1),
+            bench_run.result_row(timed, {'zerograd': [0.013], 'torch': [0.010]}, 1e-3, 1),
+            bench_run.result_row(timed, {'zerograd': [0.011], 'torch': [0.010]}, 1e-3, 1)]
+    assert [r['met'] for r in rows] == [True, False, False, True]
+    assert rows[0]['zerograd'] == 250 and rows[0]['ratio'] == 2.5
+    assert rows[1]['ratio'] == 0.1 and rows[2]['zerograd'] == pytest.approx(13)
+    lines = bench_run.table(rows).splitlines()[2:]
+    assert [[c.strip() for c in line.strip('|').split('|')][5:] for line in lines] == [
+        ['<= 256 faults/step', 'yes'], ['<= 256 faults/step', 'NO'], ['<= 1.2', 'NO'],
+        ['<= 1.2', 'yes']]
+    bench_run.plot_ratios(rows, str(tmp_path / 'ratios.png'), 'test')
+    assert (tmp_path / 'ratios.png').stat().st_size > 0
 
 
 @pytest.mark.slow
