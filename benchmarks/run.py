@@ -128,9 +128,9 @@ def plot_ratios(results: list[dict], path: str, title: str) -> None:
     ax.axhline(1.0, color='gray', linestyle='--', linewidth=1, label='parity with PyTorch')
     ax.set_xticks(list(xs))
     ax.set_xticklabels([r['name'] for r in results], rotation=25, ha='right', fontsize=7)
-    ax.set_ylabel('zerograd / PyTorch: time, faults, memory (lower is better)')
+    ax.set_ylabel('zerograd / PyTorch (time, faults, MB; lower is better)', fontsize=8)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.0, 1.0))  # off the bars
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
