@@ -21,11 +21,19 @@ intermediate Variable, that ``del y`` frees the graph by reference counting alon
 
     python benchmarks/bench_deep_chain.py
 
-Memory is measured first, while this parent process is still small: on Linux a child's
-``ru_maxrss`` starts at its parent's RSS when it was spawned (exec records the old
-address space's high-water mark), so a parent that had already run the timings would
-hide the children's peaks. As a cross-check the child also reads ``VmHWM`` from
+On Linux a child's ``ru_maxrss`` starts at its parent's peak RSS when it was spawned
+(exec records the old address space's high-water mark, even when the parent has freed
+that memory since), so a parent that had already imported torch or run the timings would
+hide the children's peaks. ``run_child`` therefore starts each child through a launcher:
+a bare ``python -c`` that spawns the child and waits. The launcher's own address space
+is small (~13 MB), and that is what the child inherits, whatever the parent holds
+(``python -m benchmarks`` runs these children after importing torch). Memory is still
+measured first here. As a cross-check the child also reads ``VmHWM`` from
 /proc/self/status after resetting it through /proc/self/clear_refs.
+
+    python benchmarks/bench_deep_chain.py --child zerograd|torch grad|nograd|coldgrad [N_OPS]
+
+runs one memory child and prints its JSON result.
 """
 import harness  # noqa: F401  (sets the thread limits first; imports neither NumPy nor torch)
 
@@ -183,20 +191,30 @@ def child(side: str, mode: str) -> None:
     print(json.dumps(result))
 
 
+# Spawns its arguments as a process and waits: the child's ru_maxrss then starts at this
+# small launcher's peak RSS, not at the peak of the process that started the launcher.
+LAUNCHER = 'import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)'
+
+
+def run_child(side: str, mode: str, n_ops: int | None = None) -> dict:
+    """One memory measurement in a fresh process (``child``), started through LAUNCHER;
+    its JSON result. n_ops: the chain's length (default N_OPS)."""
+    proc = subprocess.run([sys.executable, '-c', LAUNCHER, sys.executable,
+                           os.path.abspath(__file__), '--child', side, mode,
+                           *([str(n_ops)] if n_ops else [])],
+                          capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f'bench_deep_chain.py --child {side} {mode} failed '
+                           f'({proc.returncode}):\n{proc.stderr}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def measure_memory() -> dict:
     runs = {}
     for _ in range(MEMORY_REPEATS):
         for mode in ('grad', 'nograd', 'coldgrad'):
             for side in SIDES:  # alternate the sides
-                proc = subprocess.run([sys.executable, os.path.abspath(__file__),
-                                       '--child', side, mode],
-                                      capture_output=True, text=True, timeout=300,
-                                      check=False)
-                if proc.returncode != 0:
-                    sys.stderr.write(proc.stderr)
-                    raise SystemExit(f'child {side} {mode} failed ({proc.returncode})')
-                runs.setdefault((side, mode), []).append(
-                    json.loads(proc.stdout.strip().splitlines()[-1]))
+                runs.setdefault((side, mode), []).append(run_child(side, mode))
     return runs
 
 
@@ -368,7 +386,9 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    if len(sys.argv) == 4 and sys.argv[1] == '--child':
+    if len(sys.argv) in (4, 5) and sys.argv[1] == '--child':
+        if len(sys.argv) == 5:
+            N_OPS = int(sys.argv[4]) // 3 * 3
         child(sys.argv[2], sys.argv[3])
     else:
         main()
