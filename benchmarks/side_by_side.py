@@ -27,6 +27,8 @@ def run_row(checkout: str, row: str, out: str) -> dict:
                    cwd=checkout, check=True, stdout=subprocess.DEVNULL, timeout=900)
     with open(os.path.join(out, 'results.json')) as file:
         results = json.load(file)['workloads']
+    if len(results) > 1:  # a name that is also the start of another row's: take it whole
+        results = [r for r in results if r['name'] == row]
     if len(results) != 1:
         raise SystemExit(f'--only {row!r} matched {len(results)} workloads in {checkout}')
     return results[0]

@@ -148,6 +148,10 @@ def np_lstm_cell(c_prev, af, ai, ao, au):
     return c, np_sigmoid(ao) * np.tanh(c)
 
 
+def np_lstm_step(x, h, c_prev, Wx, b, Wh):
+    return np_lstm_cell(c_prev, *[x @ Wx[k] + b[k] + h @ Wh[k] for k in range(4)])
+
+
 def np_get_item_grad(slices, in_shape):
     """GetItemGrad(slices, in_shape) as a NumPy function: gy scattered (added) into zeros."""
     def scatter(gy):
@@ -291,7 +295,7 @@ NP = types.SimpleNamespace(
     sigmoid_cross_entropy=np_sigmoid_cross_entropy,
     binary_cross_entropy=np_binary_cross_entropy,
     dropout=np_dropout, batch_norm=np_batch_norm, batch_nrom=np_batch_norm,
-    layer_norm=np_layer_norm, lstm_cell=np_lstm_cell,
+    layer_norm=np_layer_norm, lstm_cell=np_lstm_cell, lstm_step=np_lstm_step,
     conv2d=np_conv2d, conv2d_simple=np_conv2d, deconv2d=np_deconv2d,
     pooling=np_max_pool, pooling_simple=np_max_pool, average_pooling=np_avg_pool,
     im2col=np_im2col, col2im=np_col2im,
@@ -351,6 +355,10 @@ def _th_lstm_cell(c_prev, af, ai, ao, au):
     return c, torch.sigmoid(ao) * torch.tanh(c)
 
 
+def _th_lstm_step(x, h, c_prev, Wx, b, Wh):
+    return _th_lstm_cell(c_prev, *[x @ Wx[k] + b[k] + h @ Wh[k] for k in range(4)])
+
+
 def _th_reduce(name):
     def reduce(x, axis=None, keepdims=False):
         if name == 'sum':
@@ -403,7 +411,7 @@ def _th_namespace():
         binary_cross_entropy=lambda p, t: tF.binary_cross_entropy(
             p, _th_labels(t, p), reduction='sum') / len(p),
         batch_norm=_th_batch_norm, batch_nrom=_th_batch_norm, layer_norm=_th_layer_norm,
-        lstm_cell=_th_lstm_cell,
+        lstm_cell=_th_lstm_cell, lstm_step=_th_lstm_step,
         conv2d=conv2d, conv2d_simple=conv2d, deconv2d=_th_deconv2d,
         pooling=max_pool, pooling_simple=max_pool,
         average_pooling=lambda x, k, stride=1, pad=0: tF.avg_pool2d(

@@ -924,7 +924,7 @@ for _name, _id, _fn, _shapes, _options in [
 
 
 # =============================================================================
-# rnn: lstm_cell
+# rnn: lstm_cell, lstm_step
 # =============================================================================
 op('lstm_cell', 'rnn')
 
@@ -936,6 +936,18 @@ def _c_and_h(m, c_prev, af, ai, ao, au):
 
 
 case('lstm_cell', 'lstm_cell', _c_and_h, [(3, 4)] * 5, device_double=True)
+op('lstm_step', 'rnn')
+
+
+def _step_c_and_h(m, x, h, c_prev, *params):
+    """Both outputs of lstm_step in one (c + 2 h): x (N, I), h and c_prev (N, H), then the
+    gates' Wx (I, H), b (H,) and Wh (H, H), four each."""
+    c, h = m.lstm_step(x, h, c_prev, params[0:4], params[4:8], params[8:12])
+    return c + 2 * h
+
+
+case('lstm_step', 'lstm_step', _step_c_and_h,
+     [(3, 2), (3, 4), (3, 4)] + [(2, 4)] * 4 + [(4,)] * 4 + [(4, 4)] * 4, device_double=True)
 
 
 def check_case(c: Case) -> None:

@@ -505,3 +505,76 @@ def test_recurrent_layers_with_replaced_sublayers_use_them():
     np.testing.assert_allclose(h2.data, expected, rtol=1e-6)
 
 
+
+
+def test_a_replaced_hidden_sublayer_with_a_bias_keeps_its_bias():
+    # linear_pair has no second bias: an h2h with one must run as a layer, not be dropped
+    from zerograd import layers as L
+    rnn = L.RNN(3, in_size=2)
+    x = np.ones((1, 2))
+    h1 = rnn(x)
+    rnn.h2h = L.Linear(3, in_size=3)
+    rnn.h2h.b.data[...] = 0.5
+    h2 = rnn(x)
+    expected = np.tanh(x @ rnn.x2h.W.data + rnn.x2h.b.data
+                       + h1.data @ rnn.h2h.W.data + rnn.h2h.b.data)
+    np.testing.assert_allclose(h2.data, expected, rtol=1e-6)
+
+
+def lstm_step_composed(x, h, c_prev, Wx, b, Wh):
+    """lstm_step's oracle: four linear_pair and lstm_cell."""
+    return F.lstm_cell(c_prev, *[F.linear_pair(x, Wx[k], b[k], h, Wh[k]) for k in range(4)])
+
+
+@pytest.mark.parametrize('x_is_data', [True, False])
+@pytest.mark.parametrize('create_graph', [False, True])
+def test_lstm_step_equals_linear_pairs_and_the_cell(x_is_data, create_graph):
+    # forward and every parameter's and c_prev's gradient to the bit; h's and x's add the
+    # four gates' products, in lstm_step's order, so they may differ in the last bits
+    rng = np.random.default_rng(12)
+    shapes = [(3, 2), (3, 4), (3, 4)] + [(2, 4)] * 4 + [(4,)] * 4 + [(4, 4)] * 4
+    arrays = [rng.standard_normal(s) for s in shapes]
+    results = []
+    for step in (F.lstm_step, lstm_step_composed):
+        vs = [Variable(a.copy()) for a in arrays]
+        x = arrays[0] if x_is_data else vs[0]
+        c, h = step(x, vs[1], vs[2], vs[3:7], vs[7:11], vs[11:15])
+        F.sum(c * c + h * F.tanh(h)).backward(create_graph=create_graph)
+        results.append(([c.data, h.data], [None if v.grad is None else v.grad.data for v in vs]))
+    (outs, grads), (ref_outs, ref_grads) = results
+    for a, b in zip(outs, ref_outs):
+        np.testing.assert_array_equal(a, b)
+    assert (grads[0] is None) == x_is_data == (ref_grads[0] is None)
+    for k, (a, b) in enumerate(zip(grads, ref_grads)):
+        if k in (0, 1):  # x, h
+            if a is not None:
+                np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_lstm_step_checks_its_arguments():
+    x, h = np.ones((3, 2)), np.ones((3, 4))
+    Wx, b, Wh = [np.ones((2, 4))] * 4, [np.ones(4)] * 4, [np.ones((4, 4))] * 4
+    with pytest.raises(ValueError, match=r"lstm_step: Wh must hold the 4 gates' parameters"):
+        F.lstm_step(x, h, h, Wx, b, Wh[:3])
+    with pytest.raises(ValueError, match=r'lstm_step: input has 3 features but W expects 2'):
+        F.lstm_step(np.ones((3, 3)), h, h, Wx, b, Wh)
+    with pytest.raises(ValueError, match=r'lstm_step: h and c_prev must be \(N, H\)'):
+        F.lstm_step(x, h, np.ones((3, 5)), Wx, b, Wh)
+    with pytest.raises(ValueError, match=r'lstm_step: b must have shape \(4,\)'):
+        F.lstm_step(x, h, h, Wx, [np.ones(5)] * 4, Wh)
+
+
+def test_the_lstm_layer_steps_in_two_ops_unless_a_sublayer_is_replaced():
+    from zerograd import layers as L
+    lstm = L.LSTM(4, in_size=2)
+    x = np.ones((3, 2))
+    lstm(x)
+    h = lstm(x)
+    assert type(h.creator) is F.LSTMOutput and type(lstm.c.creator) is F.LSTMStep
+    assert lstm.c in h.creator.inputs  # c is h's input: unchain_backward cuts it too
+    lstm.h2o = L.Linear(4, in_size=4)  # a bias: not F.lstm_step's case
+    h = lstm(x)
+    assert type(lstm.c.creator) is F.LSTMState
+    assert lstm.h2o.outputs[0]() is not None  # the sublayer ran

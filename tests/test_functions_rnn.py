@@ -1,4 +1,4 @@
-"""The recurrent step of ``zerograd.functions``: lstm_cell.
+"""The recurrent step of ``zerograd.functions``: lstm_cell and lstm_step.
 
 Every case of the registry's 'rnn' topic goes through ``check_op`` (both outputs, as
 c + 2 h). The fused LSTMState/LSTMOutput against the composed cell are in

@@ -1024,10 +1024,11 @@ def _check_step(owner: str, x: Any, state: Any) -> None:
 
 def _x_plus_h(x2h: Linear, h2h: Linear, x: Any, h: Variable) -> Variable:
     """x2h(x) + h2h(h) of a recurrent layer: one op (``F.linear_pair``, the same numbers)
-    when both sublayers are plain Linears whose weights exist and x2h has a bias; else
+    when both sublayers are plain Linears whose weights exist, x2h with a bias and h2h
+    without (linear_pair has no second bias); else
     through the sublayers (the first call of a lazy one creates its weights there, in
     the book's order, and a replaced sublayer's own forward runs)."""
-    if (type(x2h) is Linear and type(h2h) is Linear and x2h.b is not None
+    if (type(x2h) is Linear and type(h2h) is Linear and x2h.b is not None and h2h.b is None
             and x2h.W.data is not None and h2h.W.data is not None):
         return F.linear_pair(x, x2h.W, x2h.b, h, h2h.W)
     return x2h(x) + h2h(h)
@@ -1146,17 +1147,34 @@ class LSTM(Layer):
             u = F.tanh(self._gate(self.x2u, self.h2u, x))
             c_new = i * u
             h_new = o * F.tanh(c_new)
-        else:
-            # The same formulas in 6 ops instead of 26: each x2*(x) + h2*(h) as one op
-            # (F.linear_pair), sigmoid(...) to h as two (F.lstm_cell). Each op gives the
-            # composed ops' numbers to the bit; the gradients of h and c arrive in another
+        elif self._plain():
+            # The same formulas in 2 ops instead of 26 (F.lstm_step): the same numbers
+            # forward; backward adds the gradients of h from the four gates in its own
             # order, so their sums may differ in the last bits.
+            x2, h2 = (self.x2f, self.x2i, self.x2o, self.x2u), (self.h2f, self.h2i, self.h2o,
+                                                                 self.h2u)
+            c_new, h_new = F.lstm_step(x, self.h, self.c, [s.W for s in x2],
+                                       [s.b for s in x2], [s.W for s in h2])
+        else:
+            # A replaced sublayer, or x2f's weights not drawn yet (an h given from outside
+            # before the first step): each x2*(x) + h2*(h) through _x_plus_h, the cell as
+            # F.lstm_cell's two ops.
             c_new, h_new = F.lstm_cell(self.c, self._gate(self.x2f, self.h2f, x),
                                        self._gate(self.x2i, self.h2i, x),
                                        self._gate(self.x2o, self.h2o, x),
                                        self._gate(self.x2u, self.h2u, x))
         self.h, self.c = h_new, c_new
         return h_new
+
+    def _plain(self) -> bool:
+        """True when the eight sublayers are plain Linears with their weights made, the x2*
+        with a bias and the h2* without: the case F.lstm_step computes."""
+        for x2g, h2g in ((self.x2f, self.h2f), (self.x2i, self.h2i), (self.x2o, self.h2o),
+                         (self.x2u, self.h2u)):
+            if not (type(x2g) is Linear and type(h2g) is Linear and x2g.b is not None
+                    and h2g.b is None and x2g.W.data is not None and h2g.W.data is not None):
+                return False
+        return True
 
     def _gate(self, x2g: Linear, h2g: Linear, x: Any) -> Variable:
         """x2g(x) + h2g(h), as one op when both are plain Linears with x2g's W made and

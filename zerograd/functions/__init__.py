@@ -19,7 +19,8 @@ as Chainer splits its functions, and are all re-exported here:
 ``normalization``  dropout, batch_norm (alias batch_nrom), layer_norm
 ``conv``           conv2d, deconv2d, conv2d_simple, im2col, col2im
 ``pooling``        pooling (max), pooling_simple, average_pooling
-``rnn``            lstm_cell (the LSTM cell as two fused ops)
+``rnn``            lstm_cell (the LSTM cell as two fused ops), lstm_step (a whole LSTM step,
+                   gates and cell, as one)
 ``fused``          the fused gradient ops the others' backwards call: TanhGrad,
                    SigmoidGrad, LinearGradX, LinearGradW, LinearPair
 =================  ==========================================================================
@@ -60,4 +61,5 @@ from zerograd.functions.pooling import (AveragePooling, AveragePoolingGrad,  # n
                                         average_pooling, pooling, pooling_simple)
 from zerograd.functions.reduction import (Average, Max, Min, Sum, average, max,  # noqa: F401
                                            mean, min, sum)
-from zerograd.functions.rnn import LSTMOutput, LSTMState, lstm_cell  # noqa: F401
+from zerograd.functions.rnn import (LSTMOutput, LSTMState, LSTMStep, lstm_cell,  # noqa: F401
+                                   lstm_step)

@@ -1,12 +1,17 @@
-"""The LSTM cell as two fused ops (``LSTMState``, ``LSTMOutput``): ``lstm_cell``, which
-``layers.LSTM`` uses from its second step on. The book composes the same cell from
-sigmoid, tanh, * and + in its LSTM layer; that composition is the oracle of these ops.
+"""The LSTM cell as two fused ops (``LSTMState``, ``LSTMOutput``): ``lstm_cell``; and a
+whole LSTM step, the four gates' products and the cell, as one (``LSTMStep``):
+``lstm_step``, which ``layers.LSTM`` uses from its second step on. The book composes the
+same cell from sigmoid, tanh, * and + in its LSTM layer; that composition is the oracle of
+these ops.
 """
 from __future__ import annotations
 
 from zerograd.core import Config, Function, Variable, as_array
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import _sigmoid_array, sigmoid
+from zerograd.functions.array import _shaped
+from zerograd.functions.fused import _matmul_2d
+from zerograd.functions.linalg import _check_linear, linear_pair
 from zerograd.functions.math import _floating, tanh
 from zerograd.hints import VarOrArray
 
@@ -85,4 +90,102 @@ def lstm_cell(c_prev: VarOrArray, af: VarOrArray, ai: VarOrArray, ao: VarOrArray
                              f'{args[0].shape}, got {a.shape}')
     c_prev, af, ai, ao, au = args
     c = LSTMState()(c_prev, af, ai, au)
+    return c, LSTMOutput()(c, ao)
+
+
+class LSTMStep(Function):
+    """An LSTM step's gates and cell as one op: the four gates' pre-activations
+    x Wx + b + h Wh (four ``linear_pair``) and the cell update (``LSTMState``), from
+    x (N, I), h (N, H), c_prev (N, H) and the gates' parameters in the order f, i, o, u:
+    Wx (I, H) four times, b (H,) four times, Wh (H, H) four times. Outputs c and the output
+    gate's pre-activation ao (N, H), which ``LSTMOutput`` turns into h: c stays h's input,
+    as when composed, so ``unchain_backward`` from a loss of h cuts c's creator too.
+
+    Forward gives the numbers of ``linear_pair`` and ``LSTMState`` to the bit. Backward is
+    one call on arrays instead of about 21 Functions (LSTMState's, and a LinearGradW, a
+    LinearGradX and a sum per product of each gate); the gradient of h (and of x) adds
+    the four gates' products in the order f, i, o, u, so it may differ from the composed
+    ops' sum in the last bits. When the backward is recorded (``create_graph=True``) it
+    runs the same formulas as framework ops, so it can be differentiated again.
+    needs_gx False: x is input data, its gradient is not computed (as in Linear).
+    """
+    backward_reads = ('inputs',)
+
+    def __init__(self, needs_gx: bool = True) -> None:
+        self.needs_gx = needs_gx
+
+    def forward(self, x, h, c_prev, *params):
+        Wx, b, Wh = params[0:4], params[4:8], params[8:12]
+        a = []
+        for k in range(4):  # LinearPair.forward, gate by gate
+            y = _matmul_2d(x, Wx[k])
+            y += b[k]
+            a.append(y + _matmul_2d(h, Wh[k]))
+        f, i = _sigmoid_array(a[0]), _sigmoid_array(a[1])
+        u = get_array_module(a[3]).tanh(a[3])
+        self.gates = (f, i, u)
+        return f * c_prev + i * u, a[2]  # LSTMState.forward; ao
+
+    def backward(self, gc, gao):
+        x, h, c_prev, *params = self.inputs
+        Wx, Wh = params[0:4], params[8:12]
+        if Config.enable_backprop:  # recorded: the composed ops, differentiable again
+            af, ai, au = (linear_pair(x, Wx[k], params[4 + k], h, Wh[k]) for k in (0, 1, 3))
+            return self._grads(x, h, c_prev, Wx, Wh, (sigmoid(af), sigmoid(ai), tanh(au)),
+                               gc, gao)
+        grads = self._grads(x.data, h.data, c_prev.data, [W.data for W in Wx],
+                            [W.data for W in Wh], self.gates,
+                            None if gc is None else gc.data, None if gao is None else gao.data)
+        return tuple(None if g is None else Variable(as_array(g)) for g in grads)
+
+    def _grads(self, x, h, c_prev, Wx, Wh, gates, gc, gao):
+        """(gx, gh, gc_prev, gWx * 4, gb * 4, gWh * 4) by the chain rule, on arrays or
+        Variables alike; gc or gao None: no gradient reached that output (zeros)."""
+        f, i, u = gates
+        if gc is None:
+            gc = 0 * f
+        if gao is None:
+            gao = 0 * f
+        ga = (gc * c_prev * f * (1 - f),  # LSTMState._grads
+              gc * u * i * (1 - i),
+              gao,
+              gc * i * (1 - u * u))
+        gx = gh = None
+        for k in range(4):  # LinearPair's backward, gate by gate
+            gh_k = ga[k] @ Wh[k].T
+            gh = gh_k if gh is None else gh + gh_k
+            if self.needs_gx:
+                gx_k = ga[k] @ Wx[k].T
+                gx = gx_k if gx is None else gx + gx_k
+        return (gx, gh, gc * f,
+                *[_matmul_2d(x.T, g) for g in ga],
+                *[g.sum(axis=0) for g in ga],
+                *[_matmul_2d(h.T, g) for g in ga])
+
+
+def lstm_step(x: VarOrArray, h: VarOrArray, c_prev: VarOrArray, Wx: tuple, b: tuple,
+              Wh: tuple) -> tuple[Variable, Variable]:
+    """One LSTM step (c, h) in two ops (``LSTMStep``, ``LSTMOutput``) instead of 26: each
+    gate's pre-activation ``linear_pair(x, Wx[k], b[k], h, Wh[k])``, then ``lstm_cell`` on
+    c_prev, with the same numbers. x (N, I), h and c_prev (N, H); Wx, b and Wh are the
+    four gates' parameters in the order f, i, o, u: Wx[k] (I, H), b[k] (H,), Wh[k] (H, H).
+    ``layers.LSTM`` uses it from the second step on."""
+    for name, group in (('Wx', Wx), ('b', b), ('Wh', Wh)):
+        if len(group) != 4:
+            raise ValueError(f'lstm_step: {name} must hold the 4 gates\' parameters (f, i, o, '
+                             f'u), got {len(group)}')
+    x_, h_, c_ = _shaped(x), _shaped(h), _shaped(c_prev)
+    for k in range(4):
+        _check_linear('lstm_step', x_, _shaped(Wx[k]), _shaped(b[k]))
+        _check_linear('lstm_step', h_, _shaped(Wh[k]), None)
+        if Wx[k].shape[1] != Wh[k].shape[1] or Wh[k].shape[0] != Wh[k].shape[1]:
+            raise ValueError(f'lstm_step: Wh must be (H, H) and Wx (I, H) with the same H, '
+                             f'got Wx.shape={Wx[k].shape}, Wh.shape={Wh[k].shape}')
+    if c_.shape != h_.shape or len(x_) != len(h_) or h_.shape[1] != Wh[0].shape[1]:
+        raise ValueError(f'lstm_step: h and c_prev must be (N, H) with x (N, I), got '
+                         f'x.shape={x_.shape}, h.shape={h_.shape}, c_prev.shape={c_.shape}, '
+                         f'Wh.shape={Wh[0].shape}')
+    needs_gx = isinstance(x, Variable)
+    h, c_prev = _floating('lstm_step', h, real=True), _floating('lstm_step', c_prev, real=True)
+    c, ao = LSTMStep(needs_gx)(x, h, c_prev, *Wx, *b, *Wh)
     return c, LSTMOutput()(c, ao)

@@ -14,6 +14,7 @@ AveragePooling              AveragePool with count_include_pad=1 (zero padding c
 BatchNorm (test mode)       BatchNormalization with the running statistics as initializers
                             named by their parameter paths ('bn1/avg_mean')
 LSTMState, LSTMOutput       Sigmoid, Tanh, Mul, Add: the cell's formulas
+LSTMStep                    per gate Gemm and MatMul, added (as LinearPair); c as LSTMState
 Im2col                      Pad, then one strided Slice per kernel offset, Concat, Reshape
                             (and Transpose when to_matrix): a copy, exact for every value
 Col2im                      Col2Im (opset 18 and later)
@@ -209,6 +210,20 @@ def _lstm_output(ctx, f, xs, ys):
     # h = sigmoid(ao) tanh(c)
     c, ao = _same_dtype(ctx, f, xs)
     ctx.node('Mul', [ctx.op('Sigmoid', ao), ctx.op('Tanh', c)], ys)
+
+
+@converter(F.LSTMStep)
+def _lstm_step(ctx, f, xs, ys):
+    # each gate x Wx + b + h Wh (as LinearPair), then c (as LSTMState) and ao
+    x, h, c_prev, *params = _same_dtype(ctx, f, xs)
+    af, ai, au = (ctx.op('Add', ctx.op('Gemm', x, params[k], params[4 + k]),
+                         ctx.op('MatMul', h, params[8 + k])) for k in (0, 1, 3))
+    forget = ctx.op('Mul', ctx.op('Sigmoid', af), c_prev)
+    update = ctx.op('Mul', ctx.op('Sigmoid', ai), ctx.op('Tanh', au))
+    c, ao = ys
+    ctx.node('Add', [forget, update], [c])
+    ctx.node('Add', [ctx.op('Gemm', x, params[2], params[6]), ctx.op('MatMul', h, params[10])],
+             [ao])
 
 
 # -- backward-only Functions: refused with the forward op they belong to. PoolingWithIndexes
