@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.core import Config, Function, Variable, as_array, as_variable
+from zerograd.core import Function, Variable, _config, as_array, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import Softmax, _log_softmax, sigmoid, softmax
 from zerograd.functions.array import cast, reshape
@@ -115,7 +115,7 @@ class SoftmaxCrossEntropy(Function):
         x, t = self.inputs
         N, C = x.shape
         xp = get_array_module(x.data)
-        if not Config.enable_backprop:  # not recorded: the same numbers in one array
+        if not _config.enable_backprop:  # not recorded: the same numbers in one array
             return Variable(self._grad_array(xp, x.data, t.data, gy.data)), None
         # The one-hot labels in x's dtype: subtracting an int array would give float64.
         t_onehot = xp.eye(C, dtype=x.dtype)[t.data]

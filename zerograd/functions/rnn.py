@@ -6,7 +6,7 @@ these ops.
 """
 from __future__ import annotations
 
-from zerograd.core import Config, Function, Variable, as_array
+from zerograd.core import Function, Variable, _config, as_array
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import _sigmoid_array, sigmoid
 from zerograd.functions.array import _shaped
@@ -35,7 +35,7 @@ class LSTMState(Function):
         return f * c_prev + i * u
 
     def backward(self, gc):
-        if Config.enable_backprop:  # recorded: the composed ops, differentiable again
+        if _config.enable_backprop:  # recorded: the composed ops, differentiable again
             c_prev, af, ai, au = self.inputs
             return self._grads(c_prev, sigmoid(af), sigmoid(ai), tanh(au), gc)
         f, i, u = self.gates
@@ -63,7 +63,7 @@ class LSTMOutput(Function):
         return o * tc
 
     def backward(self, gh):
-        if Config.enable_backprop:
+        if _config.enable_backprop:
             c, ao = self.inputs
             return self._grads(sigmoid(ao), tanh(c), gh)
         o, tc = self.gates
@@ -129,7 +129,7 @@ class LSTMStep(Function):
     def backward(self, gc, gao):
         x, h, c_prev, *params = self.inputs
         Wx, Wh = params[0:4], params[8:12]
-        if Config.enable_backprop:  # recorded: the composed ops, differentiable again
+        if _config.enable_backprop:  # recorded: the composed ops, differentiable again
             af, ai, au = (linear_pair(x, Wx[k], params[4 + k], h, Wh[k]) for k in (0, 1, 3))
             return self._grads(x, h, c_prev, Wx, Wh, (sigmoid(af), sigmoid(ai), tanh(au)),
                                gc, gao)
