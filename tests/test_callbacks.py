@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import zerograd.functions as F
+from stopping import Stop, stopping_loss
 from zerograd import DataLoader, optimizers, schedulers, training
 from zerograd.callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint
 from zerograd.datasets import Spiral
@@ -362,21 +362,6 @@ def _callbacks(folder):
             ModelCheckpoint(str(folder / 'best.npz')), CSVLogger(str(folder / 'log.csv'))]
 
 
-class _Stop(Exception):
-    """Stands for a kill: raised from inside the loop after a number of loss calls."""
-
-
-def _stopping(after):
-    calls = [0]
-
-    def loss_fn(y, t):
-        calls[0] += 1
-        if calls[0] > after:
-            raise _Stop
-        return F.softmax_cross_entropy(y, t)
-    return loss_fn
-
-
 @pytest.mark.parametrize('stop_after', [4, 145, 199])
 def test_a_run_with_callbacks_stopped_and_resumed_is_bit_for_bit_the_straight_run(
         tmp_path, stop_after):
@@ -393,9 +378,9 @@ def test_a_run_with_callbacks_stopped_and_resumed_is_bit_for_bit_the_straight_ru
 
     first, opt1, loader1, test1 = _setup()
     run_dir.mkdir()
-    with pytest.raises(_Stop):
+    with pytest.raises(Stop):
         training.fit(first, opt1, loader1, 40, test_loader=test1, out=str(run_dir),
-                     quiet=True, checkpoint_every=0, loss_fn=_stopping(stop_after),
+                     quiet=True, checkpoint_every=0, loss_fn=stopping_loss(stop_after),
                      callbacks=_callbacks(run_dir))
     np.random.seed(12345)
     resumed, opt2, loader2, test2 = _setup(seed=777)
@@ -545,9 +530,9 @@ def test_a_run_with_a_real_schedule_stopped_mid_epoch_resumes_bit_for_bit(tmp_pa
     straight = training.fit(model, optimizer, train_loader, 15, test_loader=test_loader,
                             quiet=True, callbacks=[SCHEDULES[kind](optimizer)])
     first, opt1, loader1, test1 = _setup()
-    with pytest.raises(_Stop):
+    with pytest.raises(Stop):
         training.fit(first, opt1, loader1, 15, test_loader=test1, out=str(tmp_path),
-                     quiet=True, checkpoint_every=0, loss_fn=_stopping(stop_after),
+                     quiet=True, checkpoint_every=0, loss_fn=stopping_loss(stop_after),
                      callbacks=[SCHEDULES[kind](opt1)])
     resumed, opt2, loader2, test2 = _setup(seed=777)
     history = training.fit(resumed, opt2, loader2, 15, test_loader=test2, out=str(tmp_path),

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-import zerograd.functions as F
+from stopping import Stop, stopping_loss
 from zerograd import dataloaders, optimizers, training, transforms
 from zerograd.dataloaders import DataLoader, SeqDataLoader
 from zerograd.datasets import Dataset, SinCurve, Spiral
@@ -311,21 +311,6 @@ def test_a_copy_of_a_running_loader_takes_no_thread():
     twin.close()
 
 
-class _Stop(Exception):
-    """Stands for a kill in the middle of training."""
-
-
-def _stopping_after(calls):
-    count = [0]
-
-    def loss_fn(y, t):
-        count[0] += 1
-        if count[0] > calls:
-            raise _Stop
-        return F.softmax_cross_entropy(y, t)
-    return loss_fn
-
-
 @pytest.mark.parametrize('stop_after', [4, 17])
 def test_fit_resumes_in_the_middle_of_an_epoch_bit_for_bit_with_workers(tmp_path, stop_after):
     def setup(seed=0):
@@ -338,9 +323,9 @@ def test_fit_resumes_in_the_middle_of_an_epoch_bit_for_bit_with_workers(tmp_path
     straight = training.fit(model, optimizer, loader, 3, quiet=True)
     out = str(tmp_path / 'run')
     first, opt1, loader1 = setup()
-    with pytest.raises(_Stop):
+    with pytest.raises(Stop):
         training.fit(first, opt1, loader1, 3, out=out, quiet=True, checkpoint_every=0,
-                     loss_fn=_stopping_after(stop_after))
+                     loss_fn=stopping_loss(stop_after))
     assert workers_alive() == []  # the exception left the epoch's loop: thread stopped
     assert training.checkpoint_info(out)['state']['partial'] is not None
     resumed, opt2, loader2 = setup(seed=777)
