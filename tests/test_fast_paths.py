@@ -556,7 +556,7 @@ def test_lstm_step_equals_linear_pairs_and_the_cell(x_is_data, create_graph):
 def test_lstm_step_checks_its_arguments():
     x, h = np.ones((3, 2)), np.ones((3, 4))
     Wx, b, Wh = [np.ones((2, 4))] * 4, [np.ones(4)] * 4, [np.ones((4, 4))] * 4
-    with pytest.raises(ValueError, match=r"lstm_step: Wh must hold the 4 gates' parameters"):
+    with pytest.raises(ValueError, match=r"lstm_step: Whs must hold the 4 gates' parameters"):
         F.lstm_step(x, h, h, Wx, b, Wh[:3])
     with pytest.raises(ValueError, match=r'lstm_step: input has 3 features but W expects 2'):
         F.lstm_step(np.ones((3, 3)), h, h, Wx, b, Wh)

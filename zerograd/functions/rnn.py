@@ -1,10 +1,12 @@
-"""The LSTM cell as two fused ops (``LSTMState``, ``LSTMOutput``): ``lstm_cell``; and a
-whole LSTM step, the four gates' products and the cell, as one (``LSTMStep``):
-``lstm_step``, which ``layers.LSTM`` uses from its second step on. The book composes the
+"""The LSTM cell as two fused ops (``LSTMState``, ``LSTMOutput``): ``lstm_cell``; and an
+LSTM step's four gates' products and cell update as one (``LSTMStep``), which with
+``LSTMOutput`` is ``lstm_step``, what ``layers.LSTM`` uses from its second step on. The book composes the
 same cell from sigmoid, tanh, * and + in its LSTM layer; that composition is the oracle of
 these ops.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 from zerograd.core import Function, Variable, _config, as_array
 from zerograd.cuda import get_array_module
@@ -163,29 +165,30 @@ class LSTMStep(Function):
                 *[_matmul_2d(h.T, g) for g in ga])
 
 
-def lstm_step(x: VarOrArray, h: VarOrArray, c_prev: VarOrArray, Wx: tuple, b: tuple,
-              Wh: tuple) -> tuple[Variable, Variable]:
+def lstm_step(x: VarOrArray, h: VarOrArray, c_prev: VarOrArray, Wxs: Sequence[VarOrArray],
+              bs: Sequence[VarOrArray], Whs: Sequence[VarOrArray]) -> tuple[Variable, Variable]:
     """One LSTM step (c, h) in two ops (``LSTMStep``, ``LSTMOutput``) instead of 26: each
-    gate's pre-activation ``linear_pair(x, Wx[k], b[k], h, Wh[k])``, then ``lstm_cell`` on
-    c_prev, with the same numbers. x (N, I), h and c_prev (N, H); Wx, b and Wh are the
-    four gates' parameters in the order f, i, o, u: Wx[k] (I, H), b[k] (H,), Wh[k] (H, H).
-    ``layers.LSTM`` uses it from the second step on."""
-    for name, group in (('Wx', Wx), ('b', b), ('Wh', Wh)):
+    gate's pre-activation ``linear_pair(x, Wxs[k], bs[k], h, Whs[k])``, then ``lstm_cell`` on
+    c_prev, with the same numbers. x (N, I), h and c_prev (N, H); Wxs, bs and Whs are the
+    four gates' parameters in the order f, i, o, u: Wxs[k] (I, H), bs[k] (H,),
+    Whs[k] (H, H). ``layers.LSTM`` uses it from the second step on."""
+    for name, group in (('Wxs', Wxs), ('bs', bs), ('Whs', Whs)):
         if len(group) != 4:
             raise ValueError(f'lstm_step: {name} must hold the 4 gates\' parameters (f, i, o, '
                              f'u), got {len(group)}')
     x_, h_, c_ = _shaped(x), _shaped(h), _shaped(c_prev)
     for k in range(4):
-        _check_linear('lstm_step', x_, _shaped(Wx[k]), _shaped(b[k]))
-        _check_linear('lstm_step', h_, _shaped(Wh[k]), None)
-        if Wx[k].shape[1] != Wh[k].shape[1] or Wh[k].shape[0] != Wh[k].shape[1]:
+        Wx, b, Wh = _shaped(Wxs[k]), _shaped(bs[k]), _shaped(Whs[k])
+        _check_linear('lstm_step', x_, Wx, b)
+        _check_linear('lstm_step', h_, Wh, None)
+        if Wx.shape[1] != Wh.shape[1] or Wh.shape[0] != Wh.shape[1]:
             raise ValueError(f'lstm_step: Wh must be (H, H) and Wx (I, H) with the same H, '
-                             f'got Wx.shape={Wx[k].shape}, Wh.shape={Wh[k].shape}')
-    if c_.shape != h_.shape or len(x_) != len(h_) or h_.shape[1] != Wh[0].shape[1]:
+                             f'got Wx.shape={Wx.shape}, Wh.shape={Wh.shape}')
+    if c_.shape != h_.shape or len(x_) != len(h_) or h_.shape[1] != Wh.shape[1]:
         raise ValueError(f'lstm_step: h and c_prev must be (N, H) with x (N, I), got '
                          f'x.shape={x_.shape}, h.shape={h_.shape}, c_prev.shape={c_.shape}, '
-                         f'Wh.shape={Wh[0].shape}')
+                         f'Wh.shape={Wh.shape}')
     needs_gx = isinstance(x, Variable)
     h, c_prev = _floating('lstm_step', h, real=True), _floating('lstm_step', c_prev, real=True)
-    c, ao = LSTMStep(needs_gx)(x, h, c_prev, *Wx, *b, *Wh)
+    c, ao = LSTMStep(needs_gx)(x, h, c_prev, *Wxs, *bs, *Whs)
     return c, LSTMOutput()(c, ao)
