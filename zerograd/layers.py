@@ -1024,14 +1024,19 @@ def _check_step(owner: str, x: Any, state: Any) -> None:
 
 def _x_plus_h(x2h: Linear, h2h: Linear, x: Any, h: Variable) -> Variable:
     """x2h(x) + h2h(h) of a recurrent layer: one op (``F.linear_pair``, the same numbers)
-    when both sublayers are plain Linears whose weights exist, x2h with a bias and h2h
-    without (linear_pair has no second bias); else
-    through the sublayers (the first call of a lazy one creates its weights there, in
-    the book's order, and a replaced sublayer's own forward runs)."""
-    if (type(x2h) is Linear and type(h2h) is Linear and x2h.b is not None and h2h.b is None
-            and x2h.W.data is not None and h2h.W.data is not None):
+    when they are a plain pair (``_plain_pair``; linear_pair has no second bias); else
+    through the sublayers (the first call of a lazy one creates its weights there, in the
+    book's order, and a replaced sublayer's own forward runs)."""
+    if _plain_pair(x2h, h2h):
         return F.linear_pair(x, x2h.W, x2h.b, h, h2h.W)
     return x2h(x) + h2h(h)
+
+
+def _plain_pair(x2h: Linear, h2h: Linear) -> bool:
+    """True when x2h and h2h are plain Linears with their weights made, x2h with a bias and
+    h2h without: what F.linear_pair (and F.lstm_step, per gate) computes."""
+    return (type(x2h) is Linear and type(h2h) is Linear and x2h.b is not None
+            and h2h.b is None and x2h.W.data is not None and h2h.W.data is not None)
 
 
 class RNN(Layer):
@@ -1167,14 +1172,10 @@ class LSTM(Layer):
         return h_new
 
     def _plain(self) -> bool:
-        """True when the eight sublayers are plain Linears with their weights made, the x2*
-        with a bias and the h2* without: the case F.lstm_step computes."""
-        for x2g, h2g in ((self.x2f, self.h2f), (self.x2i, self.h2i), (self.x2o, self.h2o),
-                         (self.x2u, self.h2u)):
-            if not (type(x2g) is Linear and type(h2g) is Linear and x2g.b is not None
-                    and h2g.b is None and x2g.W.data is not None and h2g.W.data is not None):
-                return False
-        return True
+        """True when each gate's x2* and h2* are a plain pair (``_plain_pair``): the case
+        F.lstm_step computes."""
+        return (_plain_pair(self.x2f, self.h2f) and _plain_pair(self.x2i, self.h2i)
+                and _plain_pair(self.x2o, self.h2o) and _plain_pair(self.x2u, self.h2u))
 
     def _gate(self, x2g: Linear, h2g: Linear, x: Any) -> Variable:
         """x2g(x) + h2g(h), as one op when both are plain Linears with x2g's W made and
