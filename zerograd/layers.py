@@ -1178,8 +1178,8 @@ class LSTM(Layer):
                 and _plain_pair(self.x2o, self.h2o) and _plain_pair(self.x2u, self.h2u))
 
     def _gate(self, x2g: Linear, h2g: Linear, x: Any) -> Variable:
-        """x2g(x) + h2g(h), as one op when both are plain Linears with x2g's W made and
-        a bias (else through the layers themselves)."""
+        """x2g(x) + h2g(h), as one op when they are a plain pair (``_plain_pair``), else
+        through the layers themselves."""
         return _x_plus_h(x2g, h2g, x, self.h)
 
 

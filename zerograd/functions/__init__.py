@@ -20,7 +20,7 @@ as Chainer splits its functions, and are all re-exported here:
 ``conv``           conv2d, deconv2d, conv2d_simple, im2col, col2im
 ``pooling``        pooling (max), pooling_simple, average_pooling
 ``rnn``            lstm_cell (the LSTM cell as two fused ops), lstm_step (a whole LSTM step,
-                   gates and cell, as one)
+                   gates and cell, as two)
 ``fused``          the fused gradient ops the others' backwards call: TanhGrad,
                    SigmoidGrad, LinearGradX, LinearGradW, LinearPair
 =================  ==========================================================================

@@ -7,7 +7,8 @@
 higher-order derivatives go through them, and each gives the numbers of the composed
 version (``tests/test_fast_paths.py`` compares them). They live here, apart, so that the
 book's ops in ``math``, ``activation`` and ``linalg`` read as in the book; those modules
-import them. ``_matmul_2d`` is the 2-D product all the fast linear ops share.
+import them. ``_matmul_2d`` is the 2-D product all the fast linear ops share, and
+``_linear_pair_array`` LinearPair's forward, which ``rnn.LSTMStep`` runs per gate.
 
 This module sits below them: it imports only the engine and ``reduction``. Where a
 backward needs a matrix product it writes ``@``, which is ``Variable.__matmul__``, that is
@@ -30,6 +31,13 @@ def _matmul_2d(a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1 and b.shape[0] == 1:
         return a * b
     return a @ b
+
+
+def _linear_pair_array(x: Any, W: Any, b: Any, h: Any, U: Any) -> Any:
+    """x W + b + h U on arrays, in this order (LinearPair's and LSTMStep's numbers)."""
+    y = _matmul_2d(x, W)
+    y += b
+    return y + _matmul_2d(h, U)
 
 
 # =============================================================================
@@ -103,9 +111,7 @@ class LinearPair(Function):
         self.needs_gx = needs_gx
 
     def forward(self, x, W, b, h, U):
-        y = _matmul_2d(x, W)
-        y += b
-        return y + _matmul_2d(h, U)
+        return _linear_pair_array(x, W, b, h, U)
 
     def backward(self, gy):
         x, W, b, h, U = self.inputs

@@ -6,16 +6,24 @@ these ops.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from zerograd.core import Function, Variable, _config, as_array
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import _sigmoid_array, sigmoid
 from zerograd.functions.array import _shaped
-from zerograd.functions.fused import _matmul_2d
+from zerograd.functions.fused import _linear_pair_array, _matmul_2d
 from zerograd.functions.linalg import _check_linear, linear_pair
 from zerograd.functions.math import _floating, tanh
 from zerograd.hints import VarOrArray
+
+
+def _lstm_state_array(c_prev: Any, af: Any, ai: Any, au: Any) -> tuple[Any, tuple]:
+    """c = sigmoid(af) c_prev + sigmoid(ai) tanh(au) on arrays, and the gates (f, i, u)
+    that the backward reads (LSTMState's and LSTMStep's numbers)."""
+    f, i = _sigmoid_array(af), _sigmoid_array(ai)
+    u = get_array_module(au).tanh(au)
+    return f * c_prev + i * u, (f, i, u)
 
 
 class LSTMState(Function):
@@ -31,10 +39,8 @@ class LSTMState(Function):
     backward_reads = ('inputs',)
 
     def forward(self, c_prev, af, ai, au):
-        f, i = _sigmoid_array(af), _sigmoid_array(ai)
-        u = get_array_module(au).tanh(au)
-        self.gates = (f, i, u)
-        return f * c_prev + i * u
+        c, self.gates = _lstm_state_array(c_prev, af, ai, au)
+        return c
 
     def backward(self, gc):
         if _config.enable_backprop:  # recorded: the composed ops, differentiable again
@@ -117,16 +123,10 @@ class LSTMStep(Function):
         self.needs_gx = needs_gx
 
     def forward(self, x, h, c_prev, *params):
-        Wx, b, Wh = params[0:4], params[4:8], params[8:12]
-        a = []
-        for k in range(4):  # LinearPair.forward, gate by gate
-            y = _matmul_2d(x, Wx[k])
-            y += b[k]
-            a.append(y + _matmul_2d(h, Wh[k]))
-        f, i = _sigmoid_array(a[0]), _sigmoid_array(a[1])
-        u = get_array_module(a[3]).tanh(a[3])
-        self.gates = (f, i, u)
-        return f * c_prev + i * u, a[2]  # LSTMState.forward; ao
+        af, ai, ao, au = (_linear_pair_array(x, params[k], params[4 + k], h, params[8 + k])
+                          for k in range(4))
+        c, self.gates = _lstm_state_array(c_prev, af, ai, au)
+        return c, ao
 
     def backward(self, gc, gao):
         x, h, c_prev, *params = self.inputs
@@ -148,10 +148,8 @@ class LSTMStep(Function):
             gc = 0 * f
         if gao is None:
             gao = 0 * f
-        ga = (gc * c_prev * f * (1 - f),  # LSTMState._grads
-              gc * u * i * (1 - i),
-              gao,
-              gc * i * (1 - u * u))
+        gc_prev, gaf, gai, gau = LSTMState._grads(c_prev, f, i, u, gc)
+        ga = (gaf, gai, gao, gau)
         gx = gh = None
         for k in range(4):  # LinearPair's backward, gate by gate
             gh_k = ga[k] @ Wh[k].T
@@ -159,7 +157,7 @@ class LSTMStep(Function):
             if self.needs_gx:
                 gx_k = ga[k] @ Wx[k].T
                 gx = gx_k if gx is None else gx + gx_k
-        return (gx, gh, gc * f,
+        return (gx, gh, gc_prev,
                 *[_matmul_2d(x.T, g) for g in ga],
                 *[g.sum(axis=0) for g in ga],
                 *[_matmul_2d(h.T, g) for g in ga])
