@@ -290,6 +290,49 @@ def test_a_weight_used_many_times_sums_in_place_to_core_simples_result():
     np.testing.assert_array_equal(before.data, before_data)
 
 
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+@pytest.mark.parametrize('x_is_data', [True, False])
+@pytest.mark.parametrize('bias', [True, False])
+def test_linear_and_mse_gradients_on_arrays_equal_the_recorded_ones(dtype, x_is_data, bias):
+    # Not recorded, Linear's and mean_squared_error's backward compute on arrays; recorded
+    # (create_graph=True) they run LinearGradX, LinearGradW, sum and the arithmetic ops
+    rng = np.random.default_rng(13)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in [(6, 4), (4, 3), (3,), (6, 3)]]
+    results = []
+    for create_graph in (False, True):
+        x = arrays[0] if x_is_data else Variable(arrays[0].copy())
+        W, b, t = (Variable(a.copy()) for a in arrays[1:])
+        y = F.linear(x, W, b if bias else None)
+        F.mean_squared_error(y, t).backward(create_graph=create_graph)
+        grads = [v.grad for v in (x, W, b, t) if isinstance(v, Variable)]
+        assert (b.grad is not None) == bias
+        results.append([g.data for g in grads if g is not None])
+    assert len(results[0]) == len(results[1]) == 3 + (not x_is_data) - (not bias)
+    for a, b in zip(*results):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('recorded', [False, True])
+def test_mse_skips_the_gradient_of_a_data_target(recorded):
+    from zerograd import no_grad
+    x = Variable(np.array([[1.0], [2.0]]))
+    for t, wanted in ((np.array([[0.5], [0.0]]), False),
+                      (Variable(np.array([[0.5], [0.0]])), True)):
+        f = F.mean_squared_error(x, t).creator
+        gy = Variable(np.array(1.0))
+        if recorded:  # as inside backward(create_graph=True)
+            gx0, gx1 = f.backward(gy)
+        else:
+            with no_grad():
+                gx0, gx1 = f.backward(gy)
+        assert (gx0.creator is not None) == recorded
+        np.testing.assert_array_equal(gx0.data, [[0.5], [2.0]])  # 2 (x - t) / N
+        assert (gx1 is not None) == wanted
+        if wanted:
+            np.testing.assert_array_equal(gx1.data, [[-0.5], [-2.0]])
+
+
 def test_linear_gradient_ops_first_and_second_order():
     from zerograd.testing import check_op
     check_op('LinearGradX', lambda gy, W: F.LinearGradX()(gy, W), lambda gy, W: gy @ W.T,

@@ -44,8 +44,15 @@ def _same_shape(op: str, x0: Variable, x1: Variable) -> Variable:
 
 
 class MeanSquaredError(Function):
-    """y = sum((x0 - x1) ** 2) / len(x0)."""
+    """y = sum((x0 - x1) ** 2) / len(x0); gx0 = gy (x0 - x1) 2 / len(x0), gx1 = -gx0.
+
+    ``needs_gx1`` is False when x1 is data (a target array, the common case): its
+    gradient is never wanted, so it is not computed (as Linear's gx for input data).
+    """
     backward_reads = ('inputs',)
+
+    def __init__(self, needs_gx1: bool = True) -> None:
+        self.needs_gx1 = needs_gx1
 
     def forward(self, x0, x1):
         diff = x0 - x1
@@ -53,17 +60,24 @@ class MeanSquaredError(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        diff = x0 - x1
-        gx0 = gy * diff * (2.0 / len(diff))
-        return gx0, -gx0
+        if _config.enable_backprop:  # recorded: framework ops, differentiable again
+            diff = x0 - x1
+            gx0 = gy * diff * (2.0 / len(diff))
+            return gx0, (-gx0 if self.needs_gx1 else None)
+        # Not recorded: the same products on arrays, without a Function each (a Python
+        # float takes the product's dtype, as the recorded ``* (2.0 / len)`` gives it).
+        diff = x0.data - x1.data
+        gx0 = gy.data * diff * (2.0 / len(diff))
+        return Variable(as_array(gx0)), (Variable(as_array(-gx0)) if self.needs_gx1 else None)
 
 
 def mean_squared_error(x0: VarOrArray, x1: VarOrArray) -> Variable:
     """sum((x0 - x1) ** 2) / len(x0): shapes must match (no silent broadcasting)."""
+    needs_gx1 = isinstance(x1, Variable)
     x0, x1 = as_variable(x0), as_variable(x1)
     x1 = _same_shape('mean_squared_error', x0, x1)
     _check_batch('mean_squared_error', x0)
-    return MeanSquaredError()(x0, x1)
+    return MeanSquaredError(needs_gx1)(x0, x1)
 
 
 def mean_squared_error_simple(x0: VarOrArray, x1: VarOrArray) -> Variable:

@@ -175,18 +175,33 @@ def lstm_step(x: VarOrArray, h: VarOrArray, c_prev: VarOrArray, Wxs: Sequence[Va
             raise ValueError(f'lstm_step: {name} must hold the 4 gates\' parameters (f, i, o, '
                              f'u), got {len(group)}')
     x_, h_, c_ = _shaped(x), _shaped(h), _shaped(c_prev)
-    for k in range(4):
-        Wx, b, Wh = _shaped(Wxs[k]), _shaped(bs[k]), _shaped(Whs[k])
-        _check_linear('lstm_step', x_, Wx, b)
-        _check_linear('lstm_step', h_, Wh, None)
-        if Wx.shape[1] != Wh.shape[1] or Wh.shape[0] != Wh.shape[1]:
-            raise ValueError(f'lstm_step: Wh must be (H, H) and Wx (I, H) with the same H, '
-                             f'got Wx.shape={Wx.shape}, Wh.shape={Wh.shape}')
-    if c_.shape != h_.shape or len(x_) != len(h_) or h_.shape[1] != Wh.shape[1]:
-        raise ValueError(f'lstm_step: h and c_prev must be (N, H) with x (N, I), got '
-                         f'x.shape={x_.shape}, h.shape={h_.shape}, c_prev.shape={c_.shape}, '
-                         f'Wh.shape={Wh.shape}')
+    params = [_shaped(p) for p in (*Wxs, *bs, *Whs)]
+    if not _lstm_shapes_fit(x_, h_, c_, params):  # checked at once; explained only if not
+        _explain_lstm_shapes(x_, h_, c_, params)
     needs_gx = isinstance(x, Variable)
     h, c_prev = _floating('lstm_step', h, real=True), _floating('lstm_step', c_prev, real=True)
     c, ao = LSTMStep(needs_gx)(x, h, c_prev, *Wxs, *bs, *Whs)
     return c, LSTMOutput()(c, ao)
+
+
+def _lstm_shapes_fit(x: Any, h: Any, c_prev: Any, params: list) -> bool:
+    """True when x (N, I), h and c_prev (N, H) and the gates' Wx (I, H) * 4, b (H,) * 4 and
+    Wh (H, H) * 4 fit together: one comparison of shapes per step (a layer's every step)."""
+    if x.ndim != 2 or h.ndim != 2 or c_prev.shape != h.shape or len(x) != len(h):
+        return False
+    I, H = x.shape[1], h.shape[1]
+    return [p.shape for p in params] == [(I, H)] * 4 + [(H,)] * 4 + [(H, H)] * 4
+
+
+def _explain_lstm_shapes(x: Any, h: Any, c_prev: Any, params: list) -> None:
+    """Raise the error that says which of lstm_step's shapes do not fit (as linear's)."""
+    for k in range(4):
+        Wx, b, Wh = params[k], params[4 + k], params[8 + k]
+        _check_linear('lstm_step', x, Wx, b)
+        _check_linear('lstm_step', h, Wh, None)
+        if Wx.shape[1] != Wh.shape[1] or Wh.shape[0] != Wh.shape[1]:
+            raise ValueError(f'lstm_step: Wh must be (H, H) and Wx (I, H) with the same H, '
+                             f'got Wx.shape={Wx.shape}, Wh.shape={Wh.shape}')
+    raise ValueError(f'lstm_step: h and c_prev must be (N, H) with x (N, I), got '
+                     f'x.shape={x.shape}, h.shape={h.shape}, c_prev.shape={c_prev.shape}, '
+                     f'Wh.shape={params[8].shape}')
