@@ -354,3 +354,24 @@ def test_relu_fast_gradient_is_the_composed_one(dtype, shape):
     gy = np.asarray(rng.standard_normal(shape)).astype(dtype)
     fast, composed = _grads_both_ways(lambda v: F.sum(F.relu(v) * gy), x)
     assert type(fast) is np.ndarray and fast.dtype == dtype and same_bits(fast, composed)
+
+
+def test_overlapping_views_run_the_book_formula_and_separate_arrays_the_fused_one():
+    buffer = np.arange(11, dtype=np.float32)
+    param = Parameter(buffer[:10])  # the gradient is the same memory, one element on
+    param.grad = Variable(buffer[1:])
+    layer = Layer()
+    layer.p = param
+    optimizer = O.Adam(alpha=0.1).setup(layer)
+    assert optimizer._blocks(param, ()) is None
+    expected, state = param.data.copy(), {}
+    optimizer.update()
+    oracle = O.Adam(alpha=0.1)
+    oracle.t = 1
+    book_adam(oracle, expected, np.arange(1, 11, dtype=np.float32), state)
+    assert same_bits(param.data, expected)
+    # arrays that own their memory need no overlap test: one block, the arrays themselves
+    other = Parameter(np.arange(10, dtype=np.float32))
+    other.grad = Variable(np.ones(10, dtype=np.float32))
+    (p, g, s1, s2), = optimizer._blocks(other, ())
+    assert np.shares_memory(p, other.data) and np.shares_memory(g, other.grad.data)
