@@ -423,6 +423,13 @@ def test_k1_products_are_the_matrix_products_bit_for_bit():
         y = F.linear(x, W)
         y.backward()  # gW = x.T @ ones: a (3, 1) @ (1, 4) product
         np.testing.assert_array_equal(W.grad.data, x.data.T @ np.ones((1, 4), dtype))
+        # gx of a one-output layer: gy (N, 1) @ W.T (1, in), recorded or not
+        W1 = Variable(rng.standard_normal((3, 1)).astype(dtype))
+        gy = rng.standard_normal((5, 1)).astype(dtype)
+        for create_graph in (False, True):
+            x = Variable(rng.standard_normal((5, 3)).astype(dtype))
+            F.sum(F.linear(x, W1) * gy).backward(create_graph=create_graph)
+            np.testing.assert_array_equal(x.grad.data, gy @ W1.data.T)
 
 
 def test_linear_pair_first_and_second_order_and_errors():
