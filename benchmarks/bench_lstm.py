@@ -1,7 +1,7 @@
 """The LSTM workload (``recipes.BetterRNN`` on SinCurve: hidden 100, BPTT 30, batch 30,
 Adam, float32) against its own arithmetic in bare NumPy: the floor under any engine.
 
-    python benchmarks/bench_lstm.py [--rounds 5]
+    python benchmarks/bench_lstm.py [--rounds 5] [--check]
 
 ``numpy_epoch`` computes what zerograd computes for the same model and data (each step's
 four gates x Wx + b + h Wh, the cell, the fc read-out and the mean squared error; every
@@ -142,16 +142,14 @@ class NumpyLSTM:
             np.subtract(p, s1, out=p)
 
 
-def make_sides(torch):
-    """{'zerograd', 'torch', 'numpy'}: one epoch each (zerograd's and torch's are the
-    benchmark's), and the loss check: zerograd's first epoch against the bare one's, from
-    the same weights."""
+def same_start():
+    """zerograd's first epoch and the bare one's from the same weights: (the bare
+    NumpyLSTM, its loader, zerograd's epoch loss, the bare epoch's loss); an
+    AssertionError if the losses differ by more than float32 rounding."""
     from zerograd import optimizers, training
     from zerograd.dataloaders import SeqDataLoader
     from zerograd.recipes import BetterRNN
-    sides, _ = workloads.make_lstm(torch, False)
-    ds = workloads._sin_curve()
-    loader = SeqDataLoader(ds, batch_size=workloads.LSTM_BATCH)
+    loader = SeqDataLoader(workloads._sin_curve(), batch_size=workloads.LSTM_BATCH)
     np.random.seed(0)
     model = BetterRNN(workloads.LSTM_HIDDEN, 1)
     model(next(iter(loader))[0])  # the lazy weights drawn
@@ -159,23 +157,28 @@ def make_sides(torch):
     optimizer = optimizers.Adam().setup(model)
     history = training.fit_bptt(model, optimizer, loader, 1, workloads.LSTM_BPTT, quiet=True)
     z_loss, b_loss = history['train_loss'][0], bare.epoch(loader)
-    if not math.isclose(z_loss, b_loss, rel_tol=1e-4):
+    if not math.isclose(z_loss, b_loss, rel_tol=1e-5):
         raise AssertionError(f'the bare epoch is not zerograd\'s: loss {b_loss} against '
                              f'{z_loss}')
-    sides['numpy'] = lambda: bare.epoch(loader)
-    return sides, (z_loss, b_loss)
+    return bare, loader, z_loss, b_loss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--check', action='store_true',
+                        help='only compare the two epochs\' losses (no timing, no torch)')
     args = parser.parse_args()
+    bare, loader, z_loss, b_loss = same_start()
+    print(f'epoch loss from the same weights: zerograd {z_loss:.7g}, bare NumPy {b_loss:.7g}')
+    if args.check:
+        return
     torch = harness.import_torch()
     if torch is None:
         raise SystemExit('bench_lstm.py compares against PyTorch: install torch==2.13.0')
-    sides, (z_loss, b_loss) = make_sides(torch)
-    print(f'epoch loss from the same weights: zerograd {z_loss:.7g}, bare NumPy {b_loss:.7g}')
+    sides, _ = workloads.make_lstm(torch, False)
+    sides['numpy'] = lambda: bare.epoch(loader)
     times = {name: [] for name in sides}
     for name in sides:
         sides[name]()  # warm-up

@@ -128,3 +128,16 @@ def test_scaling_quick(tmp_path):
         assert row['zerograd_s'] > 0 and row['torch_s'] > 0
     for name in ('scaling_batch.png', 'scaling_width.png'):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_the_bare_numpy_lstm_epoch_computes_zerograds():
+    # bench_lstm.py's floor is only a floor if it does zerograd's work: one epoch of each
+    # from the same weights gives the same loss (to float32 rounding; the script checks
+    # rel 1e-5 and fails otherwise)
+    proc = subprocess.run([sys.executable, os.path.join('benchmarks', 'bench_lstm.py'),
+                           '--check'], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    words = proc.stdout.split()
+    z_loss, b_loss = float(words[-4].rstrip(',')), float(words[-1])
+    assert 0.1 < z_loss < 1.0 and abs(z_loss - b_loss) <= 1e-5 * z_loss
