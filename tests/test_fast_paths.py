@@ -313,6 +313,24 @@ def test_linear_and_mse_gradients_on_arrays_equal_the_recorded_ones(dtype, x_is_
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+@pytest.mark.parametrize('x_is_data', [True, False])
+def test_linear_pair_gradients_on_arrays_equal_the_recorded_ones(dtype, x_is_data):
+    rng = np.random.default_rng(14)
+    shapes = [(6, 1), (1, 3), (3,), (6, 3), (3, 3)]  # x (N, 1): the k = 1 products too
+    arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    results = []
+    for create_graph in (False, True):
+        x = arrays[0] if x_is_data else Variable(arrays[0].copy())
+        W, b, h, U = (Variable(a.copy()) for a in arrays[1:])
+        F.sum(F.tanh(F.linear_pair(x, W, b, h, U))).backward(create_graph=create_graph)
+        results.append([v.grad.data for v in (x, W, b, h, U) if isinstance(v, Variable)])
+    assert len(results[0]) == len(results[1]) == 4 + (not x_is_data)
+    for a, b in zip(*results):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize('recorded', [False, True])
 def test_mse_skips_the_gradient_of_a_data_target(recorded):
     from zerograd import no_grad

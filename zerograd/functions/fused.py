@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zerograd.core import Function
+from zerograd.core import Function, Variable, _config, as_array
 from zerograd.functions.reduction import sum
 
 
@@ -104,7 +104,8 @@ class LinearPair(Function):
     """y = x W + b + h U as one op: x (N, in), W (in, out), b (out,), h (N, H), U (H, out)
     -> (N, out). An RNN gate's x2*(x) + h2*(h) is three ops composed (two Linears and an
     add) and this one, with the same numbers to the bit (the same products and sums in the
-    same order). gx is skipped when x is input data, as in Linear."""
+    same order). gx is skipped when x is input data, as in Linear. Not recorded, the
+    backward computes on arrays (as Linear's), with the numbers of the recorded ops."""
     backward_reads = ('inputs',)
 
     def __init__(self, needs_gx: bool = True) -> None:
@@ -115,6 +116,11 @@ class LinearPair(Function):
 
     def backward(self, gy):
         x, W, b, h, U = self.inputs
+        if not _config.enable_backprop:  # not recorded: the same products on arrays
+            g = gy.data
+            gx = Variable(_matmul_2d(g, W.data.T)) if self.needs_gx else None
+            return (gx, Variable(_matmul_2d(x.data.T, g)), Variable(as_array(g.sum(axis=(0,)))),
+                    Variable(_matmul_2d(g, U.data.T)), Variable(_matmul_2d(h.data.T, g)))
         gx = LinearGradX()(gy, W) if self.needs_gx else None
         return (gx, LinearGradW()(x, gy), sum(gy, axis=0),
                 LinearGradX()(gy, U), LinearGradW()(h, gy))
