@@ -14,7 +14,7 @@ import numpy as np
 
 import zerograd  # for zerograd.functions / zerograd.cuda at call time (they import this)
 from zerograd.core import (_NUMERIC_KINDS, Function, _config, Variable, _is_array, _no_data,
-                           _not_numeric, as_array)
+                           _not_numeric, _result, as_array)
 
 # Python scalar types and the dtype kind each belongs to (bool < int < float < complex).
 _SCALAR_KINDS = {bool: 0, int: 1, float: 2, complex: 3}
@@ -214,7 +214,7 @@ class MulConstant(_WithConstant):
 
     def backward(self, gy):
         if not _config.enable_backprop:  # not recorded: the same product, no Function
-            return _sum_to(Variable(as_array(gy.data * self.c)), self.x_shape)
+            return _sum_to(_result(gy.data * self.c), self.x_shape)
         return _sum_to(gy * self.c, self.x_shape)
 
 

@@ -30,10 +30,9 @@ script.py`` does the same for exceptions raised before the communicator exists.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 

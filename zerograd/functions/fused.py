@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zerograd.core import Function, Variable, _config, as_array
+from zerograd.core import Function, _config, _result
 from zerograd.functions.reduction import sum
 
 
@@ -118,9 +118,9 @@ class LinearPair(Function):
         x, W, b, h, U = self.inputs
         if not _config.enable_backprop:  # not recorded: the same products on arrays
             g = gy.data
-            gx = Variable(_matmul_2d(g, W.data.T)) if self.needs_gx else None
-            return (gx, Variable(_matmul_2d(x.data.T, g)), Variable(as_array(g.sum(axis=(0,)))),
-                    Variable(_matmul_2d(g, U.data.T)), Variable(_matmul_2d(h.data.T, g)))
+            gx = _result(_matmul_2d(g, W.data.T)) if self.needs_gx else None
+            return (gx, _result(_matmul_2d(x.data.T, g)), _result(g.sum(axis=(0,))),
+                    _result(_matmul_2d(g, U.data.T)), _result(_matmul_2d(h.data.T, g)))
         gx = LinearGradX()(gy, W) if self.needs_gx else None
         return (gx, LinearGradW()(x, gy), sum(gy, axis=0),
                 LinearGradX()(gy, U), LinearGradW()(h, gy))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.core import Function, Variable, _config, as_array, as_variable
+from zerograd.core import Function, Variable, _config, _result, as_variable
 from zerograd.functions.array import _shaped, reshape, sum_to, transpose
 from zerograd.functions.fused import LinearGradW, LinearGradX, LinearPair, _matmul_2d
 from zerograd.functions.reduction import sum
@@ -100,11 +100,11 @@ class Linear(Function):
         """backward's gradients, computed as LinearGradX, LinearGradW and sum compute them,
         without a Function each (for a small layer, the fc after an LSTM, the calls cost
         more than the products)."""
-        gx = Variable(_matmul_2d(gy, W.T)) if self.needs_gx else None
-        gW = Variable(_matmul_2d(x.T, gy))
+        gx = _result(_matmul_2d(gy, W.T)) if self.needs_gx else None
+        gW = _result(_matmul_2d(x.T, gy))
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, Variable(as_array(gy.sum(axis=(0,))))
+        return gx, gW, _result(gy.sum(axis=(0,)))
 
 
 def _check_linear(op: str, x: Any, W: Any, b: Any) -> None:

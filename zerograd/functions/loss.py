@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.core import Function, Variable, _config, as_array, as_variable
+from zerograd.core import Function, Variable, _config, _result, as_array, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import Softmax, _log_softmax, sigmoid, softmax
 from zerograd.functions.array import cast, reshape
@@ -68,7 +68,7 @@ class MeanSquaredError(Function):
         # float takes the product's dtype, as the recorded ``* (2.0 / len)`` gives it).
         diff = x0.data - x1.data
         gx0 = gy.data * diff * (2.0 / len(diff))
-        return Variable(as_array(gx0)), (Variable(as_array(-gx0)) if self.needs_gx1 else None)
+        return _result(gx0), (_result(-gx0) if self.needs_gx1 else None)
 
 
 def mean_squared_error(x0: VarOrArray, x1: VarOrArray) -> Variable:

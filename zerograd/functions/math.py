@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from zerograd.core import (_NUMERIC_KINDS, Function, Variable, _config, _no_data, _not_numeric,
-                           as_array)
+                           _result, as_array)
 from zerograd.cuda import get_array_module
 from zerograd.functions.fused import TanhGrad
 from zerograd.hints import VarOrArray
@@ -74,7 +74,7 @@ class Sin(Function):
     def backward(self, gy):
         x, = self.inputs
         if not _config.enable_backprop:  # not recorded: the same product, no Function
-            return Variable(as_array(gy.data * get_array_module(x.data).cos(x.data)))
+            return _result(gy.data * get_array_module(x.data).cos(x.data))
         return gy * cos(x)
 
 

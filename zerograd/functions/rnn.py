@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from zerograd.core import Function, Variable, _config, as_array
+from zerograd.core import Function, Variable, _config, _result
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import _sigmoid_array, sigmoid
 from zerograd.functions.array import _shaped
@@ -48,7 +48,7 @@ class LSTMState(Function):
             return self._grads(c_prev, sigmoid(af), sigmoid(ai), tanh(au), gc)
         f, i, u = self.gates
         grads = self._grads(self.inputs[0].data, f, i, u, gc.data)
-        return tuple(Variable(as_array(g)) for g in grads)  # 0-d: NumPy gives scalars
+        return tuple(_result(g) for g in grads)
 
     @staticmethod
     def _grads(c_prev, f, i, u, gc):
@@ -75,7 +75,7 @@ class LSTMOutput(Function):
             c, ao = self.inputs
             return self._grads(sigmoid(ao), tanh(c), gh)
         o, tc = self.gates
-        return tuple(Variable(as_array(g)) for g in self._grads(o, tc, gh.data))
+        return tuple(_result(g) for g in self._grads(o, tc, gh.data))
 
     @staticmethod
     def _grads(o, tc, gh):
@@ -138,7 +138,7 @@ class LSTMStep(Function):
         grads = self._grads(x.data, h.data, c_prev.data, [W.data for W in Wx],
                             [W.data for W in Wh], self.gates,
                             None if gc is None else gc.data, None if gao is None else gao.data)
-        return tuple(None if g is None else Variable(as_array(g)) for g in grads)
+        return tuple(None if g is None else _result(g) for g in grads)
 
     def _grads(self, x, h, c_prev, Wx, Wh, gates, gc, gao):
         """(gx, gh, gc_prev, gWx * 4, gb * 4, gWh * 4) by the chain rule, on arrays or
