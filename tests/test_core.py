@@ -545,5 +545,6 @@ def test_core_is_at_most_about_500_lines():
     import inspect
     from zerograd import core
     # 520 + item/float/int/svg + docstrings, + 75 for issue 16 (backward_reads, the bare
-    # one-input/one-output records); the release of unread data is in release.py
-    assert len(inspect.getsource(core).splitlines()) <= 600
+    # one-input/one-output records), + 15 for _result (a gradient made without
+    # Variable.__init__'s check, 0.5 us an op); the release of unread data is in release.py
+    assert len(inspect.getsource(core).splitlines()) <= 615

@@ -432,17 +432,22 @@ def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
                       f'for input {i} of shape {x.data.shape}')
 
 
-_new_variable = object.__new__  # a Variable whose slots _result fills itself
+_new_variable = object.__new__  # a Variable whose slots _result (or its caller) fills
 
 
 def _result(data: Any) -> Variable:
     """Variable(data) for an array computed from numeric arrays (an op's output, an
     unrecorded backward's gradient) without __init__'s dtype check, which it cannot fail
-    (this runs for every op); a NumPy scalar, a CuPy array or a mistake is checked."""
+    (0.5 us against 1.0 per Variable); a NumPy scalar, a CuPy array or a mistake is
+    checked."""
     if type(data) is not np.ndarray:
         return Variable(as_array(data))
-    y = _new_variable(Variable)
-    y.data, y.name, y._grad, y.creator, y.generation = data, None, None, None, 0
+    y = _new_variable(Variable)  # separate stores: a tuple assignment is 20% slower
+    y.data = data
+    y.name = None
+    y._grad = None
+    y.creator = None
+    y.generation = 0
     return y
 
 
@@ -542,7 +547,13 @@ class Function:
             _explain_failure(self, inputs, error)
             raise
         if type(ys) is not tuple:  # one output, the common case, without the lists
-            y = _result(ys)
+            if type(ys) is np.ndarray:  # _result(ys), inlined: this runs for every op
+                y = _new_variable(Variable)
+                y.data = ys
+                y.name = None
+                y._grad = None
+            else:  # a NumPy scalar, a CuPy array, or a mistake: checked
+                y = Variable(as_array(ys))
             if _config.enable_backprop:
                 generation = (inputs[0].generation if len(inputs) == 1
                               else max([x.generation for x in inputs]))
@@ -553,6 +564,9 @@ class Function:
                 self._outputs = weakref.ref(y)
                 for x in inputs:
                     release_unread(x)
+            else:
+                y.creator = None
+                y.generation = 0
             return y
         outputs = [_result(y) for y in ys]
         if _config.enable_backprop:
