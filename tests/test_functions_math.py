@@ -163,3 +163,29 @@ def test_integer_ndarray_operand_follows_numpy(name, f, df, dtype):
     y.backward()
     np.testing.assert_allclose(x.grad.data, df(data, c.astype(np.float64)), rtol=1e-12,
                                err_msg=f'{name} gradient')
+
+
+@pytest.mark.parametrize('dtype', [np.float16, np.float32, np.float64])
+def test_python_float_constants_are_reused_and_exact(dtype):
+    # _as_constant keeps the 0-d array of a Python float per dtype (a chain's x * 1.0001
+    # makes it once), read-only; 0.0 and -0.0 (equal keys) and NaN (never equal) are
+    # made anew each time, so their signs and values are always the ones written
+    from zerograd import arithmetic
+    x = Variable(np.array([1.0, -2.0, 0.0], dtype=dtype))
+    first, again = (x * 1.0001).creator.c, (x * 1.0001).creator.c
+    assert first is again and first.dtype == dtype and not first.flags.writeable
+    for c in (0.0, -0.0):
+        for op in (lambda v: v * c, lambda v: v + c, lambda v: c - v, lambda v: c * v):
+            y = op(x)
+            expected = op(x.data.copy())
+            np.testing.assert_array_equal(y.data, expected)
+            assert np.array_equal(np.signbit(y.data), np.signbit(expected))
+    y = x * float('nan')
+    assert np.isnan(y.data).all() and y.dtype == dtype
+    # a schedule's ever-changing constants do not grow the store without bound
+    for k in range(1000):
+        x * (1.0 + k / 1000)
+    assert len(arithmetic._CONSTANTS) <= 256
+    # the same float with another dtype is another array, of that dtype
+    other = np.float64 if dtype != np.float64 else np.float32
+    assert (Variable(x.data.astype(other)) * 1.0001).creator.c.dtype == other
