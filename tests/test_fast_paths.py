@@ -444,10 +444,13 @@ def test_k1_products_are_the_matrix_products_bit_for_bit():
         # gx of a one-output layer: gy (N, 1) @ W.T (1, in), recorded or not
         W1 = Variable(rng.standard_normal((3, 1)).astype(dtype))
         gy = rng.standard_normal((5, 1)).astype(dtype)
+        W1.data[1] = 0.0  # BLAS's 0 + (-1) * 0 is +0.0, a broadcast product's -0.0
         for create_graph in (False, True):
             x = Variable(rng.standard_normal((5, 3)).astype(dtype))
             F.sum(F.linear(x, W1) * gy).backward(create_graph=create_graph)
-            np.testing.assert_array_equal(x.grad.data, gy @ W1.data.T)
+            expected = gy @ W1.data.T
+            np.testing.assert_array_equal(x.grad.data, expected)
+            assert np.array_equal(np.signbit(x.grad.data), np.signbit(expected))
 
 
 def test_linear_pair_first_and_second_order_and_errors():

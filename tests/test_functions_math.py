@@ -174,6 +174,11 @@ def test_python_float_constants_are_reused_and_exact(dtype):
     x = Variable(np.array([1.0, -2.0, 0.0], dtype=dtype))
     first, again = (x * 1.0001).creator.c, (x * 1.0001).creator.c
     assert first is again and first.dtype == dtype and not first.flags.writeable
+    with pytest.raises(ValueError):  # shared by every such op: it cannot be made writeable
+        first.flags.writeable = True
+    if dtype == np.float16:  # 1e10 overflows float16: made anew, its warning every time
+        with np.errstate(over='ignore', invalid='ignore'):  # inf * 0 too
+            assert (x * 1e10).creator.c is not (x * 1e10).creator.c
     for c in (0.0, -0.0):
         for op in (lambda v: v * c, lambda v: v + c, lambda v: c - v, lambda v: c * v):
             y = op(x)

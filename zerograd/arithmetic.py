@@ -30,7 +30,7 @@ def _as_constant(c: Any, x: Variable, op: str) -> Any:
     NumPy 1.x and 2.x alike. Arrays pass through and keep NumPy's promotion rules.
     op names the operation in errors. A Python float with a float x, the common case, is
     made once per value and dtype, read-only, and reused (``_CONSTANTS``: a chain's
-    ``y * 1.0001`` saves 0.5 us an op; at most 256 kept, 0.0, -0.0 and NaN never).
+    ``y * 1.0001`` saves 0.5 us an op; at most 256 kept; 0.0, -0.0, NaN and inf never).
     """
     data = x.data
     if type(c) is float and type(data) is np.ndarray and data.dtype.kind == 'f':
@@ -38,8 +38,11 @@ def _as_constant(c: Any, x: Variable, op: str) -> Any:
         constant = _CONSTANTS.get(key)
         if constant is None:
             constant = np.array(c, dtype=data.dtype)
-            if c != 0 and c == c:  # not 0.0 and -0.0 (equal keys), nor NaN (never equal)
+            # Not 0.0 and -0.0 (equal keys), nor NaN (never equal), nor a value that
+            # overflows the dtype (its warning, or error under np.errstate, every time).
+            if c != 0 and np.isfinite(constant):
                 constant.flags.writeable = False
+                constant = constant.view()  # a view of a read-only array stays read-only
                 if len(_CONSTANTS) >= 256:
                     _CONSTANTS.clear()
                 _CONSTANTS[key] = constant

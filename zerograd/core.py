@@ -568,7 +568,7 @@ class Function:
                 y.creator = None
                 y.generation = 0
             return y
-        outputs = [_result(y) for y in ys]
+        outputs = [Variable(as_array(y)) for y in ys]  # checked: a rare path
         if _config.enable_backprop:
             self.generation = max([x.generation for x in inputs])
             for output in outputs:

@@ -81,7 +81,7 @@ class LinearGradX(Function):
     backward_reads = ('inputs',)
 
     def forward(self, gy, W):
-        return _matmul_2d(gy, W.T)  # an fc with one output: k = 1, a broadcast product
+        return gy @ W.T
 
     def backward(self, ggx):
         gy, W = self.inputs
@@ -118,9 +118,9 @@ class LinearPair(Function):
         x, W, b, h, U = self.inputs
         if not _config.enable_backprop:  # not recorded: the same products on arrays
             g = gy.data
-            gx = _result(_matmul_2d(g, W.data.T)) if self.needs_gx else None
+            gx = _result(g @ W.data.T) if self.needs_gx else None
             return (gx, _result(_matmul_2d(x.data.T, g)), _result(g.sum(axis=(0,))),
-                    _result(_matmul_2d(g, U.data.T)), _result(_matmul_2d(h.data.T, g)))
+                    _result(g @ U.data.T), _result(_matmul_2d(h.data.T, g)))
         gx = LinearGradX()(gy, W) if self.needs_gx else None
         return (gx, LinearGradW()(x, gy), sum(gy, axis=0),
                 LinearGradX()(gy, U), LinearGradW()(h, gy))

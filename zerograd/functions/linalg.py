@@ -100,7 +100,7 @@ class Linear(Function):
         """backward's gradients, computed as LinearGradX, LinearGradW and sum compute them,
         without a Function each (for a small layer, the fc after an LSTM, the calls cost
         more than the products)."""
-        gx = _result(_matmul_2d(gy, W.T)) if self.needs_gx else None
+        gx = _result(gy @ W.T) if self.needs_gx else None  # LinearGradX's product
         gW = _result(_matmul_2d(x.T, gy))
         if len(self.inputs) == 2:
             return gx, gW
