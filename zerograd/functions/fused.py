@@ -33,6 +33,15 @@ def _matmul_2d(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def _linear_grads(x: Any, W: Any, gy: Any, needs_gx: bool, with_b: bool) -> tuple:
+    """Linear's gradients on arrays, x (N, in), W (in, out), gy (N, out): (gx or None,
+    gW, and gb when with_b) as Variables, with the numbers of LinearGradX, LinearGradW
+    and sum (an unrecorded backward of Linear and LinearPair, without a Function each)."""
+    gx = _result(gy @ W.T) if needs_gx else None
+    gW = _result(_matmul_2d(x.T, gy))
+    return (gx, gW, _result(gy.sum(axis=(0,)))) if with_b else (gx, gW)
+
+
 def _linear_pair_array(x: Any, W: Any, b: Any, h: Any, U: Any) -> Any:
     """x W + b + h U on arrays, in this order (LinearPair's and LSTMStep's numbers)."""
     y = _matmul_2d(x, W)
@@ -117,10 +126,8 @@ class LinearPair(Function):
     def backward(self, gy):
         x, W, b, h, U = self.inputs
         if not _config.enable_backprop:  # not recorded: the same products on arrays
-            g = gy.data
-            gx = _result(g @ W.data.T) if self.needs_gx else None
-            return (gx, _result(_matmul_2d(x.data.T, g)), _result(g.sum(axis=(0,))),
-                    _result(g @ U.data.T), _result(_matmul_2d(h.data.T, g)))
+            return (*_linear_grads(x.data, W.data, gy.data, self.needs_gx, True),
+                    *_linear_grads(h.data, U.data, gy.data, True, False))
         gx = LinearGradX()(gy, W) if self.needs_gx else None
         return (gx, LinearGradW()(x, gy), sum(gy, axis=0),
                 LinearGradX()(gy, U), LinearGradW()(h, gy))

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.core import Function, Variable, _config, _result, as_variable
+from zerograd.core import Function, Variable, _config, as_variable
 from zerograd.functions.array import _shaped, reshape, sum_to, transpose
-from zerograd.functions.fused import LinearGradW, LinearGradX, LinearPair, _matmul_2d
+from zerograd.functions.fused import (LinearGradW, LinearGradX, LinearPair, _linear_grads,
+                                      _matmul_2d)
 from zerograd.functions.reduction import sum
 from zerograd.hints import VarOrArray
 
@@ -88,23 +89,14 @@ class Linear(Function):
     def backward(self, gy):
         x, W = self.inputs[:2]
         if not _config.enable_backprop:  # not recorded: the same products on arrays
-            return self._array_grads(x.data, W.data, gy.data)
+            return _linear_grads(x.data, W.data, gy.data, self.needs_gx,
+                                 len(self.inputs) == 3)
         gx = LinearGradX()(gy, W) if self.needs_gx else None
         gW = LinearGradW()(x, gy)
         if len(self.inputs) == 2:
             return gx, gW
         gb = sum(gy, axis=0)
         return gx, gW, gb
-
-    def _array_grads(self, x, W, gy):
-        """backward's gradients, computed as LinearGradX, LinearGradW and sum compute them,
-        without a Function each (for a small layer, the fc after an LSTM, the calls cost
-        more than the products)."""
-        gx = _result(gy @ W.T) if self.needs_gx else None  # LinearGradX's product
-        gW = _result(_matmul_2d(x.T, gy))
-        if len(self.inputs) == 2:
-            return gx, gW
-        return gx, gW, _result(gy.sum(axis=(0,)))
 
 
 def _check_linear(op: str, x: Any, W: Any, b: Any) -> None:
