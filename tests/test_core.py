@@ -246,6 +246,25 @@ def test_accumulation_never_changes_a_gradient_a_backward_handed_on():
     assert y.grad.data == 1.0  # the upstream grad was not modified by the accumulation
 
 
+def test_a_first_sum_of_gradients_is_a_new_unrecorded_array():
+    # x gets two gradients (gy x and x gy from Mul, 3 from the constant product): their
+    # first sum is a new array, as Add would give it, with nothing recorded.
+    x = Variable(np.array([1.5, -2.0], dtype=np.float32))
+    y = x * x + x * 3.0
+    y.backward()
+    assert x.grad.creator is None and x.grad.dtype == np.float32
+    assert np.array_equal(x.grad.data, np.array([6.0, -1.0], dtype=np.float32))
+    # A grad kept from an earlier backward is not written into: the next sum is new.
+    kept = x.grad
+    (x * x).backward()
+    assert np.array_equal(kept.data, [6.0, -1.0]) and x.grad is not kept
+    assert np.array_equal(x.grad.data, [9.0, -5.0])
+    # Recorded (create_graph): the sum is an Add, so it can be differentiated again.
+    x.cleargrad()
+    (x * x).backward(create_graph=True)
+    assert type(x.grad.creator).__name__ == 'Add'
+
+
 def test_retain_grad():
     x = Variable(np.array(2.0))
     a = F.square(x)

@@ -414,12 +414,13 @@ def _accumulate(f: Function, i: int, x: Variable, gx: Any, owned: set,
     grad = x._grad
     if grad is None:
         x._grad = gx
-    elif grad in owned and grad.data.dtype == gx.data.dtype:
+    elif create_graph or grad.data.dtype != gx.data.dtype:
+        x._grad = grad + gx  # recorded, or the dtypes promoted as add promotes them
+    elif grad in owned:
         grad.data += gx.data  # a sum of ours: no one else holds it
-    else:
-        x._grad = grad + gx
-        if not create_graph:
-            owned.add(x._grad)
+    else:  # Add's numbers without an Add: nothing is recorded here
+        x._grad = _result(grad.data + gx.data)
+        owned.add(x._grad)
 
 
 def _bad_grad(f: Function, i: int, x: Variable, gx: Any) -> Exception:
