@@ -1,7 +1,7 @@
 """The LSTM workload (``recipes.BetterRNN`` on SinCurve: hidden 100, BPTT 30, batch 30,
 Adam, float32) against its own arithmetic in bare NumPy: the floor under any engine.
 
-    python benchmarks/bench_lstm.py [--rounds 5] [--check]
+    python benchmarks/bench_lstm.py [--rounds 5] [--check] [--steps [H N]]
 
 ``numpy_epoch`` computes what zerograd computes for the same model and data (each step's
 four gates x Wx + b + h Wh, the cell, the fc read-out and the mean squared error; every
@@ -12,6 +12,13 @@ epoch loss is checked against zerograd's. The three epochs (zerograd, torch as i
 the ratios to torch. What zerograd spends above the bare epoch is its engine, layers and
 checks; what the bare epoch spends is NumPy's own (float32 tanh at about 7 ns an element
 here, a (30, 100) x (100, 100) product at about 22 us).
+
+``--steps`` takes one 30-step window apart instead (hidden H = 100, batch N = 30 unless
+given; ``--steps 4 2`` leaves little but the engine): microseconds per step at each layer
+of the stack, forward (the two ops' arithmetic on arrays, + the two Functions, + lstm_step's
+checks, + the LSTM layer, + the fc read-out, + the model's call) and backward (the
+Functions' backward methods alone, called in turn without the engine; the whole
+``loss.backward()``), and what a whole window costs zerograd above the bare loop.
 """
 import harness  # noqa: F401  (sets the thread limits first)
 
@@ -163,13 +170,157 @@ def same_start():
     return bare, loader, z_loss, b_loss
 
 
+def _best_per_step(run, start, steps: int, rounds: int) -> float:
+    """The least time, in microseconds a step, of ``run(start())`` over rounds."""
+    best = math.inf
+    for _ in range(rounds):
+        state = start()
+        begin = time.perf_counter()
+        run(state)
+        best = min(best, time.perf_counter() - begin)
+    return best / steps * 1e6
+
+
+def window_parts(H: int, N: int, rounds: int = 200) -> dict:
+    """One BPTT window of BetterRNN(H) on a batch of N, taken apart (see the module's
+    docstring): {part: microseconds per step}, also printed."""
+    import zerograd
+    import zerograd.functions as F
+    from zerograd.functions.rnn import LSTMOutput, LSTMStep
+    from zerograd.recipes import BetterRNN
+    T = workloads.LSTM_BPTT
+    rng = np.random.default_rng(0)
+    xs = [rng.random((N, 1), dtype=np.float32) for _ in range(T)]
+    ts = [rng.random((N, 1), dtype=np.float32) for _ in range(T)]
+    np.random.seed(0)
+    model = BetterRNN(H, 1)
+    model(xs[0])  # the lazy weights drawn
+    lstm, fc = model.rnn, model.fc
+    gates = ('f', 'i', 'o', 'u')
+    Wxs = [getattr(lstm, 'x2' + g).W for g in gates]
+    bs = [getattr(lstm, 'x2' + g).b for g in gates]
+    Whs = [getattr(lstm, 'h2' + g).W for g in gates]
+    arrays = [p.data for p in (*Wxs, *bs, *Whs)]
+
+    def first_step():  # every window starts from a second step's state (h and c made)
+        model.reset_state()
+        model(xs[0])
+        return lstm.h, lstm.c
+
+    def forward(step):
+        def run(state):
+            h, c = state
+            for x in xs:
+                h, c = step(x, h, c)
+        return run
+
+    def on_arrays(x, h, c):
+        h, c = (v.data if isinstance(v, zerograd.Variable) else v for v in (h, c))
+        c, ao = LSTMStep(False).forward(x, h, c, *arrays)
+        return LSTMOutput().forward(c, ao), c
+
+    def two_functions(x, h, c):
+        c, ao = LSTMStep(False)(x, h, c, *Wxs, *bs, *Whs)
+        return LSTMOutput()(c, ao), c
+
+    def lstm_step(x, h, c):
+        c, h = F.lstm_step(x, h, c, Wxs, bs, Whs)
+        return h, c
+
+    def lstm_layer(x, h, c):
+        lstm(x)
+        return lstm.h, lstm.c
+
+    def layer_and_fc(x, h, c):
+        fc(lstm(x))
+        return lstm.h, lstm.c
+
+    def whole_model(x, h, c):
+        model(x)
+        return lstm.h, lstm.c
+
+    parts = {}
+    for name, step in (('forward: the arithmetic on arrays', on_arrays),
+                       ('forward: + LSTMStep and LSTMOutput as Functions', two_functions),
+                       ('forward: + lstm_step\'s checks', lstm_step),
+                       ('forward: + the LSTM layer', lstm_layer),
+                       ('forward: + the fc layer', layer_and_fc),
+                       ('forward: + the model\'s call', whole_model)):
+        parts[name] = _best_per_step(forward(step), first_step, T, rounds)
+
+    def window():
+        first_step()
+        model.cleargrads()
+        loss = 0
+        for x, t in zip(xs, ts):
+            loss = loss + F.mean_squared_error(model(x), t)
+        return loss
+
+    def methods_alone(calls):  # each Function's backward in turn, ones as gradients
+        with zerograd.no_grad():
+            for f, gys in calls:
+                f.backward(*gys)
+
+    def backward_calls(loss):
+        """[(f, ones for each output)] for every Function of loss's graph."""
+        found, seen, todo = [], set(), [loss.creator]
+        while todo:
+            f = todo.pop()
+            if f is not None and f not in seen:
+                seen.add(f)
+                outputs = [ref() for ref in f.outputs]
+                found.append((f, [zerograd.Variable(np.ones(y.shape, y.dtype))
+                                  for y in outputs]))
+                todo.extend(x.creator for x in f.inputs)
+        return found
+
+    parts['backward: the Functions\' methods alone'] = _best_per_step(
+        methods_alone, lambda: backward_calls(window()), T, rounds)
+    parts['backward: loss.backward()'] = _best_per_step(
+        lambda loss: loss.backward(), window, T, rounds)
+
+    bare = NumpyLSTM(weights_of(model), T)
+    optimizer = zerograd.optimizers.Adam().setup(model)
+    batches = list(zip(xs, ts))
+
+    def zerograd_window(_):  # fit_bptt's loop for one window
+        model.reset_state()
+        loss = 0
+        for x, t in batches:
+            loss = loss + F.mean_squared_error(model(x), t)
+        model.cleargrads()
+        loss.backward()
+        loss.unchain_backward()
+        optimizer.update()
+
+    parts['window, zerograd (forward, backward, unchain, Adam)'] = _best_per_step(
+        zerograd_window, lambda: None, T, rounds)
+    parts['window, bare NumPy'] = _best_per_step(lambda _: bare.epoch(batches),
+                                                 lambda: None, T, rounds)
+    print(f'BetterRNN({H}), batch {N}, one {T}-step window; microseconds per step, best '
+          f'of {rounds}:')
+    for name, us in parts.items():
+        print(f'  {name:55s} {us:8.1f}')
+    return parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--rounds', type=int, default=None,
+                        help='rounds of 3 epochs a side (default 5); with --steps, the '
+                             'runs of which the best is taken (default 200)')
     parser.add_argument('--check', action='store_true',
                         help='only compare the two epochs\' losses (no timing, no torch)')
+    parser.add_argument('--steps', nargs='*', type=int, metavar='H N',
+                        help='take one window apart (hidden size and batch: 100 30)')
     args = parser.parse_args()
+    if args.steps is not None:
+        if len(args.steps) not in (0, 2):
+            parser.error('--steps takes no values or two: H N')
+        window_parts(*(args.steps or (workloads.LSTM_HIDDEN, workloads.LSTM_BATCH)),
+                     rounds=args.rounds or 200)
+        return
     bare, loader, z_loss, b_loss = same_start()
     print(f'epoch loss from the same weights: zerograd {z_loss:.7g}, bare NumPy {b_loss:.7g}')
     if args.check:
@@ -182,7 +333,7 @@ def main() -> None:
     times = {name: [] for name in sides}
     for name in sides:
         sides[name]()  # warm-up
-    for _ in range(args.rounds):
+    for _ in range(args.rounds or 5):
         for name, run in sides.items():
             for _ in range(3):
                 start = time.perf_counter()

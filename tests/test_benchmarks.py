@@ -141,3 +141,17 @@ def test_the_bare_numpy_lstm_epoch_computes_zerograds():
     words = proc.stdout.split()
     z_loss, b_loss = float(words[-4].rstrip(',')), float(words[-1])
     assert 0.1 < z_loss < 1.0 and abs(z_loss - b_loss) <= 1e-5 * z_loss
+
+
+def test_the_lstm_window_taken_apart():
+    # bench_lstm.py --steps: every part of the window is timed and printed (a few rounds
+    # at a tiny size: the numbers mean nothing here, the parts must all be there)
+    proc = subprocess.run([sys.executable, os.path.join('benchmarks', 'bench_lstm.py'),
+                           '--steps', '4', '2', '--rounds', '2'], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith('BetterRNN(4), batch 2, one 30-step window')
+    parts = {line[:57].strip(): float(line[57:]) for line in lines[1:]}
+    assert len(parts) == 10 and all(us > 0 for us in parts.values())
+    assert 'backward: loss.backward()' in parts and 'window, bare NumPy' in parts
