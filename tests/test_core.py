@@ -247,7 +247,7 @@ def test_accumulation_never_changes_a_gradient_a_backward_handed_on():
 
 
 def test_a_first_sum_of_gradients_is_a_new_unrecorded_array():
-    # x gets two gradients (gy x and x gy from Mul, 3 from the constant product): their
+    # x gets three gradients (gy x and x gy from Mul, 3 from the constant product): their
     # first sum is a new array, as Add would give it, with nothing recorded.
     x = Variable(np.array([1.5, -2.0], dtype=np.float32))
     y = x * x + x * 3.0
