@@ -87,13 +87,13 @@ class Linear(Function):
         return y
 
     def backward(self, gy):
-        x, W = self.inputs[:2]
+        inputs = self.inputs
+        x, W, with_b = inputs[0], inputs[1], len(inputs) == 3
         if not _config.enable_backprop:  # not recorded: the same products on arrays
-            return _linear_grads(x.data, W.data, gy.data, self.needs_gx,
-                                 len(self.inputs) == 3)
+            return _linear_grads(x.data, W.data, gy.data, self.needs_gx, with_b)
         gx = LinearGradX()(gy, W) if self.needs_gx else None
         gW = LinearGradW()(x, gy)
-        if len(self.inputs) == 2:
+        if not with_b:
             return gx, gW
         gb = sum(gy, axis=0)
         return gx, gW, gb
